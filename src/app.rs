@@ -1,0 +1,189 @@
+//! Wiring: adapters from configuration, services from adapters, the router
+//! from services; then serving until a shutdown signal.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::domain::IdGenerator;
+use crate::http::rate_limit::RateLimit;
+use crate::http::{self, AppState, AuthLimits, HttpSettings};
+use crate::ports::cache::{Cache, MemoryCache, RedisCache};
+use crate::ports::mailer::{LogMailer, Mailer, SmtpMailer};
+use crate::ports::store::{self, Store};
+use crate::services::{Accounts, Tokens, tokens};
+
+/// The adapters behind the ports, chosen from configuration.
+pub struct Adapters {
+    pub store: Arc<dyn Store>,
+    pub cache: Arc<dyn Cache>,
+    pub mailer: Arc<dyn Mailer>,
+}
+
+impl Adapters {
+    pub async fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let store = store::connect(&config.database_url(), config.database_max_connections)
+            .await
+            .context("opening the database")?;
+        let cache: Arc<dyn Cache> = match &config.redis_url {
+            Some(url) => Arc::new(RedisCache::connect(url.expose(), &config.redis_prefix).await.context("connecting to Redis")?),
+            None => Arc::new(MemoryCache::new(1_000_000)),
+        };
+        let mailer: Arc<dyn Mailer> = match &config.smtp_url {
+            Some(url) => Arc::new(SmtpMailer::new(url.expose(), &config.mail_from)?),
+            None => Arc::new(LogMailer),
+        };
+        Ok(Self { store, cache, mailer })
+    }
+}
+
+/// Prometheus metrics are process-wide by nature; the recorder is installed once.
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("http_request_duration_seconds".into()),
+                    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0],
+                )
+                .expect("non-empty buckets")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder was installed first (an embedding program's).
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    state: AppState,
+    background: TaskTracker,
+    stop: CancellationToken,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+        let adapters = Adapters::from_config(&config).await?;
+        Self::with_adapters(config, adapters).await
+    }
+
+    pub async fn with_adapters(config: Config, adapters: Adapters) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+        let secret = tokens::load_or_create_secret(config.jwt_secret.as_ref(), &config.data_dir)?;
+        let tokens = Arc::new(Tokens::new(&secret, config.jwt_ttl));
+        let node = config.node_id.unwrap_or_else(|| rand::random::<u16>() % 1024);
+        let ids = Arc::new(IdGenerator::new(node));
+        let Adapters { store, cache, mailer } = adapters;
+        let accounts = Arc::new(Accounts::new(
+            store.clone(),
+            cache.clone(),
+            mailer.clone(),
+            tokens.clone(),
+            ids,
+            tokens::derive_key(&secret, "chirp registration codes"),
+            config.registration_ttl,
+        ));
+        let metrics = metrics_handle();
+        let state = AppState { accounts, tokens, store: store.clone(), cache: cache.clone(), metrics: metrics.clone() };
+
+        let trusted = Arc::new(config.trusted_proxies.clone());
+        let limit = || RateLimit::per_minute(config.auth_rate_limit, trusted.clone());
+        let limits = AuthLimits { register: limit(), verify: limit(), login: limit() };
+        let router = http::router(
+            state.clone(),
+            HttpSettings {
+                json_body_limit: config.json_body_limit,
+                request_timeout: config.request_timeout,
+                limits: limits.clone(),
+            },
+        );
+
+        let background = TaskTracker::new();
+        let stop = CancellationToken::new();
+        background.spawn(housekeeping(limits, metrics, stop.clone()));
+
+        let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        tracing::info!(
+            address = %listener.local_addr()?,
+            node,
+            database = store.kind(),
+            cache = cache.kind(),
+            mailer = mailer.kind(),
+            "chirp is listening"
+        );
+        Ok(Self { listener, router, state, background, stop })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish
+    /// and stops the background work.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await?;
+        tracing::info!("no longer accepting requests; stopping background work");
+        self.stop.cancel();
+        self.background.close();
+        self.background.wait().await;
+        self.state.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn housekeeping(limits: AuthLimits, metrics: PrometheusHandle, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {
+                metrics.run_upkeep();
+                for limit in [&limits.register, &limits.verify, &limits.login].into_iter().flatten() {
+                    limit.prune();
+                }
+            }
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        _ = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

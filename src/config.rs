@@ -1,0 +1,239 @@
+//! All configuration, read once (flags, environment, optional `.env`) and
+//! passed down. Nothing else in the crate reads the environment.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// A value that must never appear in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// An IP address or a CIDR block (`10.0.0.0/8`), for `CHIRP_TRUSTED_PROXIES`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpBlock {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpBlock {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for IpBlock {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr.trim().parse().map_err(|e| format!("{s:?}: {e}"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: bad prefix length"))?,
+            None => max,
+        };
+        Ok(Self { addr, prefix })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, humantime::DurationError> {
+    humantime::parse_duration(s)
+}
+
+/// chirp: a Twitter-style social network backend.
+///
+/// Runs with no services installed (SQLite file, in-process cache and
+/// broker, mail printed to the log, media on disk); each setting below
+/// switches one part to its scale-out adapter.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "chirp", version, about, long_about = None)]
+pub struct Config {
+    /// Address to serve HTTP on.
+    #[arg(long, env = "CHIRP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory for the SQLite file, media, and the generated JWT secret.
+    #[arg(long, env = "CHIRP_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// `sqlite://path` or `postgres://…`. Default: `sqlite://$CHIRP_DATA_DIR/chirp.db`.
+    #[arg(long, env = "CHIRP_DATABASE_URL")]
+    pub database_url: Option<Secret>,
+
+    /// Maximum connections in the database pool (PostgreSQL; SQLite readers).
+    #[arg(long, env = "CHIRP_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+
+    /// `redis://…`. Unset: an in-process cache.
+    #[arg(long, env = "CHIRP_REDIS_URL")]
+    pub redis_url: Option<Secret>,
+
+    /// Prefix for every Redis key, so several deployments can share one Redis.
+    #[arg(long, env = "CHIRP_REDIS_PREFIX", default_value = "chirp:")]
+    pub redis_prefix: String,
+
+    /// Kafka bootstrap servers, `host1:9092,host2:9092`. Unset: an in-process broker.
+    #[arg(long, env = "CHIRP_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+
+    /// `smtp://user:pass@host:587` (STARTTLS), `smtps://…` (TLS), or
+    /// `smtp://host:2525?tls=none` / `smtp+plain://…` (plain). Unset: mail is printed to the log.
+    #[arg(long, env = "CHIRP_SMTP_URL")]
+    pub smtp_url: Option<Secret>,
+
+    /// Sender of the emails chirp sends.
+    #[arg(long, env = "CHIRP_MAIL_FROM", default_value = "chirp <no-reply@localhost>")]
+    pub mail_from: String,
+
+    /// Where media is stored: a directory, or `s3://bucket/prefix`. Default: `$CHIRP_DATA_DIR/media`.
+    #[arg(long, env = "CHIRP_MEDIA_STORE")]
+    pub media_store: Option<String>,
+
+    /// HS256 secret for access tokens (at least 32 bytes). Unset: generated
+    /// once and kept in `$CHIRP_DATA_DIR/jwt.secret` (mode 0600).
+    #[arg(long, env = "CHIRP_JWT_SECRET")]
+    pub jwt_secret: Option<Secret>,
+
+    /// Lifetime of an access token.
+    #[arg(long, env = "CHIRP_JWT_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub jwt_ttl: Duration,
+
+    /// Public origin used in media URLs. Default: `http://$CHIRP_LISTEN`.
+    #[arg(long, env = "CHIRP_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Requests a minute per client IP on register, verify-register and login; 0 turns it off.
+    #[arg(long, env = "CHIRP_AUTH_RATE_LIMIT", default_value_t = 30)]
+    pub auth_rate_limit: u32,
+
+    /// Proxies (IPs or CIDR blocks, comma-separated) whose `X-Forwarded-For` is believed.
+    #[arg(long, env = "CHIRP_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpBlock>,
+
+    /// How long a pending registration (and its emailed code) stays valid.
+    #[arg(long, env = "CHIRP_REGISTRATION_TTL", default_value = "10m", value_parser = parse_duration)]
+    pub registration_ttl: Duration,
+
+    /// Node number (0-1023) inside generated ids; give each node of a cluster its own.
+    /// Default: random.
+    #[arg(long, env = "CHIRP_NODE_ID", value_parser = clap::value_parser!(u16).range(0..1024))]
+    pub node_id: Option<u16>,
+
+    /// Log format.
+    #[arg(long, env = "CHIRP_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Log filter, in `RUST_LOG` syntax.
+    #[arg(long, env = "CHIRP_LOG", default_value = "info,sqlx=warn,tower_http=info")]
+    pub log: String,
+
+    /// Largest JSON request body, in bytes.
+    #[arg(long, env = "CHIRP_JSON_BODY_LIMIT", default_value_t = 64 * 1024)]
+    pub json_body_limit: usize,
+
+    /// Time allowed for one request before it is answered 503.
+    #[arg(long, env = "CHIRP_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+}
+
+impl Config {
+    /// Reads `.env` (if present), then flags and environment.
+    pub fn load() -> Self {
+        let _ = dotenvy::dotenv();
+        Self::parse()
+    }
+
+    /// The configuration with every default, as `chirp` with no flags and no environment.
+    pub fn defaults() -> Self {
+        Self::parse_from(["chirp"])
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("chirp.db").display()),
+        }
+    }
+
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_blocks_match_their_members_only() {
+        let block: IpBlock = "10.1.0.0/16".parse().unwrap();
+        assert!(block.contains("10.1.200.3".parse().unwrap()));
+        assert!(!block.contains("10.2.0.1".parse().unwrap()));
+        let single: IpBlock = "::1".parse().unwrap();
+        assert!(single.contains("::1".parse().unwrap()));
+        assert!(!single.contains("127.0.0.1".parse().unwrap()));
+        let all: IpBlock = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("8.8.8.8".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<IpBlock>().is_err());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

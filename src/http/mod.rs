@@ -1,0 +1,139 @@
+//! The HTTP layer: routes, extractors, problem responses, OpenAPI. Handlers
+//! are thin: extract, call a service, shape the response.
+
+pub mod accounts;
+pub mod extract;
+pub mod observe;
+pub mod ops;
+pub mod problem;
+pub mod rate_limit;
+pub mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::from_fn_with_state;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::LatencyUnit;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use problem::Problem;
+
+use crate::error::Error;
+use crate::ports::cache::Cache;
+use crate::ports::store::Store;
+use crate::services::{Accounts, Tokens};
+use rate_limit::RateLimit;
+
+pub type ApiResult<T> = Result<T, Error>;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub accounts: Arc<Accounts>,
+    pub tokens: Arc<Tokens>,
+    pub store: Arc<dyn Store>,
+    pub cache: Arc<dyn Cache>,
+    pub metrics: PrometheusHandle,
+}
+
+/// Rate limits for the endpoints that guess at secrets; `None` is off.
+#[derive(Clone, Default)]
+pub struct AuthLimits {
+    pub register: Option<Arc<RateLimit>>,
+    pub verify: Option<Arc<RateLimit>>,
+    pub login: Option<Arc<RateLimit>>,
+}
+
+pub struct HttpSettings {
+    pub json_body_limit: usize,
+    pub request_timeout: Duration,
+    pub limits: AuthLimits,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "chirp",
+        description = "A Twitter-style social network API. Errors are RFC 9457 problem details \
+                       (`application/problem+json`) with a stable `code`. IDs are strings.",
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "accounts", description = "Registration, login and the caller's account"),
+        (name = "operations", description = "Health, readiness, metrics"),
+    ),
+    components(schemas(Problem)),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+fn limited(router: OpenApiRouter<AppState>, limit: &Option<Arc<RateLimit>>) -> OpenApiRouter<AppState> {
+    match limit {
+        Some(limit) => router.route_layer(from_fn_with_state(limit.clone(), rate_limit::limit)),
+        None => router,
+    }
+}
+
+/// The OpenAPI document and the router it describes.
+fn api(limits: &AuthLimits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(limited(OpenApiRouter::new().routes(routes!(accounts::register)), &limits.register))
+        .merge(limited(OpenApiRouter::new().routes(routes!(accounts::verify_register)), &limits.verify))
+        .merge(limited(OpenApiRouter::new().routes(routes!(accounts::login)), &limits.login))
+        .routes(routes!(accounts::me))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .split_for_parts()
+}
+
+/// The OpenAPI document alone (for tools and tests).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api(&AuthLimits::default()).1
+}
+
+pub fn router(state: AppState, settings: HttpSettings) -> Router {
+    let (api, doc) = api(&settings.limits);
+    let request_id = HeaderName::from_static("x-request-id");
+    api.fallback(|| async { Error::NotFound })
+        .layer(DefaultBodyLimit::max(settings.json_body_limit))
+        .layer(axum::middleware::from_fn(observe::observe))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, settings.request_timeout))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros)),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        // Tokens travel in a header, never in cookies: any origin may call, none with credentials.
+        .layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any).max_age(Duration::from_secs(3600)))
+        .with_state(state)
+        .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", doc))
+}

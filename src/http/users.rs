@@ -1,0 +1,48 @@
+//! User objects as clients see them.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::{Id, Timestamp, User};
+
+/// A user. `email` only on the caller's own account (`GET /me`).
+#[derive(Serialize, ToSchema)]
+pub struct UserBody {
+    #[schema(value_type = String, example = "7294638123456512")]
+    id: Id,
+    #[schema(example = "alice")]
+    username: String,
+    #[schema(example = "Alice Liddell")]
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "alice@example.com")]
+    email: Option<String>,
+    #[schema(value_type = String, format = DateTime, example = "2026-11-24T10:00:00.123Z")]
+    created_at: Timestamp,
+    followers_count: i64,
+    followings_count: i64,
+    tweets_count: i64,
+}
+
+impl UserBody {
+    pub fn public(u: User) -> Self {
+        Self::build(u, false)
+    }
+
+    pub fn private(u: User) -> Self {
+        Self::build(u, true)
+    }
+
+    fn build(u: User, with_email: bool) -> Self {
+        Self {
+            id: u.id,
+            username: u.username,
+            name: u.name,
+            email: with_email.then_some(u.email),
+            created_at: u.created_at,
+            followers_count: u.followers_count,
+            followings_count: u.followings_count,
+            tweets_count: u.tweets_count,
+        }
+    }
+}
