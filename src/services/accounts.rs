@@ -147,7 +147,8 @@ impl Accounts {
         self.cache.put(&pending_key(&email), &bytes, ttl).await?;
 
         let minutes = ttl.as_secs().div_ceil(60);
-        self.mailer
+        let sent = self
+            .mailer
             .send(mailer::Email {
                 to: email.as_str().to_owned(),
                 subject: format!("Your chirp code: {code}"),
@@ -160,7 +161,12 @@ impl Accounts {
                     username = username.as_str(),
                 ),
             })
-            .await?;
+            .await;
+        if let Err(e) = sent {
+            // No code reached the user: leave nothing pending that no one can verify.
+            let _ = self.cache.delete(&pending_key(&email)).await;
+            return Err(e.into());
+        }
         tracing::info!(username = username.as_str(), "registration pending");
         Ok(PendingReceipt { email: email.as_str().to_owned(), expires_in: ttl.as_secs() })
     }

@@ -1,0 +1,109 @@
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_problem};
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn sign(secret: &[u8], claims: &Value) -> String {
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret)).unwrap()
+}
+
+#[tokio::test]
+async fn login_accepts_the_username_in_any_case() {
+    let app = TestApp::spawn().await;
+    let (id, _) = app.sign_up("lena").await;
+
+    let r = app.post_json("/api/v1/login", &json!({"username": "LENA", "password": "correct horse battery"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["user"]["id"], id.as_str());
+    assert_eq!(body["token_type"], "Bearer");
+    let me = app.get_auth("/api/v1/me", body["access_token"].as_str().unwrap()).await;
+    assert_eq!(me.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn login_answers_the_same_for_an_unknown_user_and_a_wrong_password() {
+    let app = TestApp::spawn().await;
+    app.sign_up("mia").await;
+
+    let wrong = app.post_json("/api/v1/login", &json!({"username": "mia", "password": "wrong password"})).await;
+    let unknown = app.post_json("/api/v1/login", &json!({"username": "nobody", "password": "wrong password"})).await;
+    let invalid = app.post_json("/api/v1/login", &json!({"username": "not valid!", "password": "x"})).await;
+    let wrong = assert_problem(wrong, 401, "invalid_credentials").await;
+    let unknown = assert_problem(unknown, 401, "invalid_credentials").await;
+    let invalid = assert_problem(invalid, 401, "invalid_credentials").await;
+    assert_eq!(wrong, unknown);
+    assert_eq!(wrong, invalid);
+}
+
+#[tokio::test]
+async fn login_requires_both_fields() {
+    let app = TestApp::spawn().await;
+    let r = app.post_json("/api/v1/login", &json!({"username": "mia"})).await;
+    let body = assert_problem(r, 422, "validation_failed").await;
+    assert!(body["errors"]["password"].is_array());
+}
+
+#[tokio::test]
+async fn me_requires_a_valid_token() {
+    let app = TestApp::spawn().await;
+    let (id, token) = app.sign_up("nina").await;
+    let secret = app.jwt_secret();
+    let t = now();
+    let claims = |sub: &str, iat: i64, exp: i64| json!({"sub": sub, "iss": "chirp", "iat": iat, "nbf": iat, "exp": exp});
+
+    let mut tampered = token.clone();
+    tampered.replace_range(tampered.len() - 4.., "AAAA");
+    let (header, rest) = token.split_once('.').unwrap();
+    let payload = rest.split('.').next().unwrap();
+    assert!(header.len() > 4);
+    let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    let cases = [
+        ("no header", None),
+        ("empty bearer", Some("Bearer ".to_owned())),
+        ("wrong scheme", Some(format!("Basic {token}"))),
+        ("garbage", Some("Bearer not.a.jwt".to_owned())),
+        ("tampered signature", Some(format!("Bearer {tampered}"))),
+        ("alg none", Some(format!("Bearer {none_header}.{payload}."))),
+        ("wrong key", Some(format!("Bearer {}", sign(b"some other secret that is long enough", &claims(&id, t, t + 600))))),
+        ("expired", Some(format!("Bearer {}", sign(&secret, &claims(&id, t - 7200, t - 3600))))),
+        ("not yet valid", Some(format!("Bearer {}", sign(&secret, &claims(&id, t + 3600, t + 7200))))),
+        ("unknown user", Some(format!("Bearer {}", sign(&secret, &claims("123456789", t, t + 600))))),
+        ("wrong issuer", Some(format!("Bearer {}", sign(&secret, &json!({"sub": id, "iss": "evil", "iat": t, "nbf": t, "exp": t + 600}))))),
+    ];
+    for (case, header) in cases {
+        let mut req = app.client.get(app.url("/api/v1/me"));
+        if let Some(h) = header {
+            req = req.header("authorization", h);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{case}");
+        assert_problem(r, 401, "unauthorized").await;
+    }
+    assert_eq!(app.get_auth("/api/v1/me", &token).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn auth_endpoints_are_rate_limited_per_client() {
+    let app = TestApp::spawn_with(|c| c.auth_rate_limit = 3).await;
+    for remaining in (0..3).rev() {
+        let r = app.post_json("/api/v1/login", &json!({"username": "x_y_z", "password": "whatever1"})).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.headers()["x-ratelimit-limit"], "3");
+        assert_eq!(r.headers()["x-ratelimit-remaining"], remaining.to_string().as_str());
+    }
+    let r = app.post_json("/api/v1/login", &json!({"username": "x_y_z", "password": "whatever1"})).await;
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "retry after {retry}");
+    assert_problem(r, 429, "rate_limited").await;
+    // Each endpoint has its own allowance.
+    let r = app.register("olga@example.com", "olga", "correct horse battery").await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+}

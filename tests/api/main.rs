@@ -1,0 +1,9 @@
+//! The integration suite: drives the real router over TCP. Runs on the
+//! embedded defaults; with `CHIRP_TEST_DATABASE_URL` (PostgreSQL) and
+//! `CHIRP_TEST_REDIS_URL` set, every test runs on those instead.
+
+mod accounts;
+mod auth;
+mod helpers;
+mod operations;
+mod smtp;
