@@ -18,7 +18,8 @@ use crate::http::{self, AppState, AuthLimits, HttpSettings};
 use crate::ports::cache::{Cache, MemoryCache, RedisCache};
 use crate::ports::mailer::{LogMailer, Mailer, SmtpMailer};
 use crate::ports::store::{self, Store};
-use crate::services::{Accounts, Tokens, tokens};
+use crate::services::views::ViewCounter;
+use crate::services::{Accounts, Graph, Search, Tokens, Tweets, tokens};
 
 /// The adapters behind the ports, chosen from configuration.
 pub struct Adapters {
@@ -93,12 +94,26 @@ impl Application {
             cache.clone(),
             mailer.clone(),
             tokens.clone(),
-            ids,
+            ids.clone(),
             tokens::derive_key(&secret, "chirp registration codes"),
             config.registration_ttl,
         ));
+        let background = TaskTracker::new();
+        let stop = CancellationToken::new();
+        let views = ViewCounter::start(store.clone(), &background, stop.clone());
         let metrics = metrics_handle();
-        let state = AppState { accounts, tokens, store: store.clone(), cache: cache.clone(), metrics: metrics.clone() };
+        let state = AppState {
+            accounts,
+            tweets: Arc::new(Tweets::new(store.clone(), ids.clone(), views)),
+            graph: Arc::new(Graph::new(store.clone(), ids.clone())),
+            search: Arc::new(Search::new(store.clone())),
+            media_base: config.public_url.as_deref().map(|u| u.trim_end_matches('/')).unwrap_or("").into(),
+            json_body_limit: config.json_body_limit,
+            tokens,
+            store: store.clone(),
+            cache: cache.clone(),
+            metrics: metrics.clone(),
+        };
 
         let trusted = Arc::new(config.trusted_proxies.clone());
         let limit = || RateLimit::per_minute(config.auth_rate_limit, trusted.clone());
@@ -112,8 +127,6 @@ impl Application {
             },
         );
 
-        let background = TaskTracker::new();
-        let stop = CancellationToken::new();
         background.spawn(housekeeping(limits, metrics, stop.clone()));
 
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;

@@ -15,6 +15,9 @@ pub enum Error {
     Validation(FieldErrors),
     #[error("{0}")]
     BadRequest(&'static str, String),
+    /// A well-formed request that breaks a rule (422 with its own code).
+    #[error("{1}")]
+    Unprocessable(&'static str, String),
     #[error("not found")]
     NotFound,
     #[error("{1}")]

@@ -2,10 +2,12 @@
 
 pub mod id;
 pub mod time;
+pub mod tweet;
 pub mod user;
 
 pub use id::{Id, IdGenerator};
 pub use time::Timestamp;
+pub use tweet::{Media, MediaKind, Tweet, TweetText};
 pub use user::{DisplayName, Email, Password, User, Username};
 
 use std::collections::BTreeMap;

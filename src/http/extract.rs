@@ -114,3 +114,8 @@ where
         Ok(MaybeAuthUser(authenticate(parts, &AppState::from_ref(state)).await?))
     }
 }
+
+/// An id from a path: anything that is not one names nothing, so 404.
+pub fn parse_id(raw: &str) -> Result<Id, Error> {
+    raw.parse().map_err(|_| Error::NotFound)
+}

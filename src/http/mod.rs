@@ -3,10 +3,14 @@
 
 pub mod accounts;
 pub mod extract;
+pub mod graph;
+pub mod media;
 pub mod observe;
 pub mod ops;
+pub mod pages;
 pub mod problem;
 pub mod rate_limit;
+pub mod tweets;
 pub mod users;
 
 use std::sync::Arc;
@@ -33,7 +37,7 @@ pub use problem::Problem;
 use crate::error::Error;
 use crate::ports::cache::Cache;
 use crate::ports::store::Store;
-use crate::services::{Accounts, Tokens};
+use crate::services::{Accounts, Graph, Search, Tokens, Tweets};
 use rate_limit::RateLimit;
 
 pub type ApiResult<T> = Result<T, Error>;
@@ -42,6 +46,12 @@ pub type ApiResult<T> = Result<T, Error>;
 #[derive(Clone)]
 pub struct AppState {
     pub accounts: Arc<Accounts>,
+    pub tweets: Arc<Tweets>,
+    pub graph: Arc<Graph>,
+    pub search: Arc<Search>,
+    /// Prefix of media URLs: empty (relative URLs) or `CHIRP_PUBLIC_URL`.
+    pub media_base: Arc<str>,
+    pub json_body_limit: usize,
     pub tokens: Arc<Tokens>,
     pub store: Arc<dyn Store>,
     pub cache: Arc<dyn Cache>,
@@ -72,6 +82,8 @@ pub struct HttpSettings {
     modifiers(&BearerAuth),
     tags(
         (name = "accounts", description = "Registration, login and the caller's account"),
+        (name = "tweets", description = "Tweets, media, likes, views and the home timeline"),
+        (name = "users", description = "Users, search and follows"),
         (name = "operations", description = "Health, readiness, metrics"),
     ),
     components(schemas(Problem)),
@@ -104,6 +116,18 @@ fn api(limits: &AuthLimits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(limited(OpenApiRouter::new().routes(routes!(accounts::verify_register)), &limits.verify))
         .merge(limited(OpenApiRouter::new().routes(routes!(accounts::login)), &limits.login))
         .routes(routes!(accounts::me))
+        .routes(routes!(tweets::post_tweet, tweets::list_tweets))
+        .routes(routes!(tweets::get_tweet, tweets::delete_tweet))
+        .routes(routes!(tweets::timeline))
+        .routes(routes!(tweets::like))
+        .routes(routes!(tweets::unlike))
+        .routes(routes!(tweets::view))
+        .routes(routes!(graph::list_users))
+        .routes(routes!(graph::get_user))
+        .routes(routes!(graph::follow))
+        .routes(routes!(graph::unfollow))
+        .routes(routes!(graph::followers))
+        .routes(routes!(graph::followings))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -76,6 +76,7 @@ impl IntoResponse for Error {
                 p.errors = Some(errors.fields().clone());
                 (p, None, None)
             }
+            Error::Unprocessable(code, _) => (Problem::new(S::UNPROCESSABLE_ENTITY, code, detail), None, None),
             Error::BadRequest(code, _) => (Problem::new(S::BAD_REQUEST, code, detail), None, None),
             Error::NotFound => (Problem::new(S::NOT_FOUND, "not_found", "no such resource"), None, None),
             Error::Conflict(code, _) => (Problem::new(S::CONFLICT, code, detail), None, None),

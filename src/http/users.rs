@@ -22,6 +22,9 @@ pub struct UserBody {
     followers_count: i64,
     followings_count: i64,
     tweets_count: i64,
+    /// Whether the caller follows this user; only with a token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    followed_by_me: Option<bool>,
 }
 
 impl UserBody {
@@ -43,6 +46,12 @@ impl UserBody {
             followers_count: u.followers_count,
             followings_count: u.followings_count,
             tweets_count: u.tweets_count,
+            followed_by_me: None,
         }
+    }
+
+    pub fn followed_by_me(mut self, followed: Option<bool>) -> Self {
+        self.followed_by_me = followed;
+        self
     }
 }

@@ -2,8 +2,16 @@
 //! return domain types or `crate::error::Error`; no SQL, no HTTP.
 
 pub mod accounts;
+pub mod graph;
+pub mod pages;
+pub mod search;
 pub mod passwords;
 pub mod tokens;
+pub mod tweets;
+pub mod views;
 
 pub use accounts::Accounts;
+pub use graph::Graph;
+pub use search::Search;
+pub use tweets::Tweets;
 pub use tokens::Tokens;

@@ -4,6 +4,8 @@
 
 mod accounts;
 mod auth;
+mod graph;
 mod helpers;
 mod operations;
 mod smtp;
+mod tweets;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::{Id, Timestamp, User};
+use crate::domain::{Id, Media, MediaKind, Timestamp, Tweet, User};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -62,6 +62,8 @@ pub enum StoreError {
 fn classify(e: sqlx::Error, constraint_of: impl Fn(&dyn sqlx::error::DatabaseError) -> Option<Constraint>) -> StoreError {
     match &e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
+        // A row referred to is gone (deleted concurrently): the thing asked for is not there.
+        sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation => StoreError::NotFound,
         sqlx::Error::Database(db) => match constraint_of(db.as_ref()) {
             Some(c) => StoreError::Conflict(c),
             None => StoreError::Other(e.into()),
@@ -102,6 +104,121 @@ impl From<UserRow> for User {
 
 pub(super) const USER_COLUMNS: &str = "id, username, email, name, created_at, followers_count, followings_count, tweets_count";
 
+/// What a new tweet is made of; ids and times are chosen by the service.
+#[derive(Clone, Debug)]
+pub struct NewTweet {
+    pub id: Id,
+    pub author: Id,
+    pub content: String,
+    pub media: Vec<Media>,
+    pub created_at: Timestamp,
+}
+
+/// The columns of a tweet joined with its author, the same on both databases.
+pub(super) const TWEET_SELECT: &str = "SELECT t.id, t.content, t.like_count, t.view_count, t.created_at, \
+     u.id AS author_id, u.username, u.email, u.name, u.created_at AS author_created_at, \
+     u.followers_count, u.followings_count, u.tweets_count \
+     FROM tweets t JOIN users u ON u.id = t.author_id";
+
+pub(super) const MEDIA_COLUMNS: &str =
+    "id, tweet_id, kind, content_type, storage_key, thumbnail_key, size_bytes, width, height, duration_ms";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct TweetRow {
+    id: i64,
+    content: String,
+    like_count: i64,
+    view_count: i64,
+    created_at: i64,
+    author_id: i64,
+    username: String,
+    email: String,
+    name: String,
+    author_created_at: i64,
+    followers_count: i64,
+    followings_count: i64,
+    tweets_count: i64,
+}
+
+impl TweetRow {
+    pub(super) fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct MediaRow {
+    id: i64,
+    tweet_id: i64,
+    kind: String,
+    content_type: String,
+    storage_key: String,
+    thumbnail_key: Option<String>,
+    size_bytes: i64,
+    width: Option<i64>,
+    height: Option<i64>,
+    duration_ms: Option<i64>,
+}
+
+impl MediaRow {
+    pub(super) fn into_media(self) -> Media {
+        Media {
+            id: Id::from_i64(self.id),
+            kind: MediaKind::parse(&self.kind).unwrap_or(MediaKind::Image),
+            content_type: self.content_type,
+            key: self.storage_key,
+            thumbnail_key: self.thumbnail_key,
+            size_bytes: self.size_bytes,
+            width: self.width,
+            height: self.height,
+            duration_ms: self.duration_ms,
+        }
+    }
+}
+
+/// Builds tweets from their rows, their media rows and the ids the viewer liked.
+pub(super) fn assemble(rows: Vec<TweetRow>, media: Vec<MediaRow>, liked: &[i64]) -> Vec<Tweet> {
+    let mut by_tweet: std::collections::HashMap<i64, Vec<Media>> = std::collections::HashMap::new();
+    for m in media {
+        by_tweet.entry(m.tweet_id).or_default().push(m.into_media());
+    }
+    rows.into_iter()
+        .map(|r| Tweet {
+            id: Id::from_i64(r.id),
+            media: by_tweet.remove(&r.id).unwrap_or_default(),
+            liked_by_me: liked.contains(&r.id),
+            like_count: r.like_count,
+            view_count: r.view_count,
+            created_at: Timestamp::from_millis(r.created_at),
+            content: r.content,
+            author: User {
+                id: Id::from_i64(r.author_id),
+                username: r.username,
+                email: r.email,
+                name: r.name,
+                created_at: Timestamp::from_millis(r.author_created_at),
+                followers_count: r.followers_count,
+                followings_count: r.followings_count,
+                tweets_count: r.tweets_count,
+            },
+        })
+        .collect()
+}
+
+/// A follow's id next to the user it points at.
+#[derive(sqlx::FromRow)]
+pub(super) struct FollowRow {
+    follow_id: i64,
+    #[sqlx(flatten)]
+    user: UserRow,
+}
+
+impl FollowRow {
+    pub(super) fn into_pair(self) -> (Id, User) {
+        (Id::from_i64(self.follow_id), self.user.into())
+    }
+}
+
 /// What a new account is made of; the id and time are chosen by the service.
 #[derive(Clone, Debug)]
 pub struct NewUser {
@@ -120,8 +237,15 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
+/// Where a page starts: rows strictly older than `before` (ids are time-ordered).
+#[derive(Clone, Copy, Debug)]
+pub struct PageRequest {
+    pub before: Option<Id>,
+    pub limit: u32,
+}
+
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait UserStore: Send + Sync + 'static {
     /// Which database this is, for logs and `/readyz`.
     fn kind(&self) -> &'static str;
 
@@ -140,6 +264,57 @@ pub trait Store: Send + Sync + 'static {
 
     async fn close(&self);
 }
+
+#[async_trait]
+pub trait TweetStore: Send + Sync + 'static {
+    /// Stores the tweet with its media and counts it on the author.
+    async fn insert_tweet(&self, tweet: &NewTweet) -> Result<(), StoreError>;
+
+    async fn tweet(&self, id: Id, viewer: Option<Id>) -> Result<Option<Tweet>, StoreError>;
+
+    /// Deletes the tweet, its media rows and likes; returns its author and
+    /// media (for the files), or `None` if there was no such tweet.
+    async fn delete_tweet(&self, id: Id) -> Result<Option<(Id, Vec<Media>)>, StoreError>;
+
+    /// Tweets, newest first: all of them, or one author's.
+    async fn list_tweets(&self, author: Option<Id>, page: PageRequest, viewer: Option<Id>) -> Result<Vec<Tweet>, StoreError>;
+
+    /// Tweets of the accounts `user` follows and of `user`, newest first.
+    async fn timeline(&self, user: Id, page: PageRequest) -> Result<Vec<Tweet>, StoreError>;
+
+    /// Adds a like; `Ok(false)` if it was there already. `NotFound` if the tweet is not.
+    async fn like(&self, user: Id, tweet: Id, at: Timestamp) -> Result<bool, StoreError>;
+
+    /// Removes a like if there is one. `NotFound` if the tweet is not there.
+    async fn unlike(&self, user: Id, tweet: Id) -> Result<(), StoreError>;
+
+    /// Adds `n` views to each tweet in one transaction; returns the new
+    /// count of each tweet that exists.
+    async fn add_views(&self, views: &[(Id, i64)]) -> Result<Vec<(Id, i64)>, StoreError>;
+}
+
+#[async_trait]
+pub trait GraphStore: Send + Sync + 'static {
+    /// Adds a follow; `Ok(false)` if it was there already. `NotFound` if `followee` is not there.
+    async fn follow(&self, follower: Id, followee: Id, follow_id: Id, at: Timestamp) -> Result<bool, StoreError>;
+
+    /// Removes a follow if there is one. `NotFound` if `followee` is not there.
+    async fn unfollow(&self, follower: Id, followee: Id) -> Result<(), StoreError>;
+
+    /// Who follows `user`, newest follow first, each with the follow's id (the page key).
+    async fn followers(&self, user: Id, page: PageRequest) -> Result<Vec<(Id, User)>, StoreError>;
+
+    /// Whom `user` follows, newest follow first, each with the follow's id (the page key).
+    async fn followings(&self, user: Id, page: PageRequest) -> Result<Vec<(Id, User)>, StoreError>;
+
+    /// Which of `users` the `follower` follows.
+    async fn follows_among(&self, follower: Id, users: &[Id]) -> Result<Vec<Id>, StoreError>;
+}
+
+/// Everything persistent; one implementation per database.
+pub trait Store: UserStore + TweetStore + GraphStore {}
+
+impl<T: UserStore + TweetStore + GraphStore> Store for T {}
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and applies its migrations.
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {

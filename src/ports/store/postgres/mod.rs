@@ -6,7 +6,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::{Constraint, Credentials, NewUser, Store, StoreError, USER_COLUMNS, UserRow, classify};
+mod graph;
+mod tweets;
+
+use super::{Constraint, Credentials, NewUser, StoreError, USER_COLUMNS, UserRow, UserStore, classify};
 use crate::domain::{Id, User};
 
 pub struct PostgresStore {
@@ -31,7 +34,7 @@ impl PostgresStore {
 }
 
 #[async_trait]
-impl Store for PostgresStore {
+impl UserStore for PostgresStore {
     fn kind(&self) -> &'static str {
         "postgres"
     }

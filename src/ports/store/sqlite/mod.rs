@@ -8,7 +8,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{Constraint, Credentials, NewUser, Store, StoreError, USER_COLUMNS, UserRow, classify};
+mod graph;
+mod tweets;
+
+use super::{Constraint, Credentials, NewUser, StoreError, USER_COLUMNS, UserRow, UserStore, classify};
 use crate::domain::{Id, User};
 
 pub struct SqliteStore {
@@ -55,7 +58,7 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl UserStore for SqliteStore {
     fn kind(&self) -> &'static str {
         "sqlite"
     }

@@ -1,0 +1,225 @@
+use async_trait::async_trait;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
+use super::{SqliteStore, err};
+use crate::domain::{Id, Media, Timestamp, Tweet};
+use crate::ports::store::{MEDIA_COLUMNS, MediaRow, NewTweet, PageRequest, StoreError, TWEET_SELECT, TweetRow, TweetStore, assemble};
+
+impl SqliteStore {
+    /// Adds media and the viewer's likes to tweet rows.
+    async fn hydrate(&self, rows: Vec<TweetRow>, viewer: Option<Id>) -> Result<Vec<Tweet>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = rows.iter().map(TweetRow::id).collect();
+        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {MEDIA_COLUMNS} FROM media WHERE tweet_id IN ("));
+        let mut list = q.separated(", ");
+        for id in &ids {
+            list.push_bind(*id);
+        }
+        q.push(") ORDER BY tweet_id, position");
+        let media: Vec<MediaRow> = q.build_query_as().fetch_all(&self.reader).await.map_err(err)?;
+        let liked: Vec<i64> = match viewer {
+            Some(viewer) => {
+                let mut q = QueryBuilder::<Sqlite>::new("SELECT tweet_id FROM likes WHERE user_id = ");
+                q.push_bind(viewer.as_i64()).push(" AND tweet_id IN (");
+                let mut list = q.separated(", ");
+                for id in &ids {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                q.build_query_scalar().fetch_all(&self.reader).await.map_err(err)?
+            }
+            None => Vec::new(),
+        };
+        Ok(assemble(rows, media, &liked))
+    }
+}
+
+async fn tweet_exists(conn: &mut SqliteConnection, tweet: Id) -> Result<bool, StoreError> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM tweets WHERE id = ?").bind(tweet.as_i64()).fetch_optional(conn).await.map_err(err)?;
+    Ok(found.is_some())
+}
+
+fn before(page: PageRequest) -> i64 {
+    page.before.map_or(i64::MAX, Id::as_i64)
+}
+
+#[async_trait]
+impl TweetStore for SqliteStore {
+    async fn insert_tweet(&self, t: &NewTweet) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await.map_err(err)?;
+        sqlx::query("INSERT INTO tweets (id, author_id, content, created_at) VALUES (?, ?, ?, ?)")
+            .bind(t.id.as_i64())
+            .bind(t.author.as_i64())
+            .bind(&t.content)
+            .bind(t.created_at.as_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        for (position, m) in t.media.iter().enumerate() {
+            insert_media(&mut tx, t.id, position, m).await?;
+        }
+        sqlx::query("UPDATE users SET tweets_count = tweets_count + 1 WHERE id = ?")
+            .bind(t.author.as_i64())
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)
+    }
+
+    async fn tweet(&self, id: Id, viewer: Option<Id>) -> Result<Option<Tweet>, StoreError> {
+        let row: Option<TweetRow> = sqlx::query_as(&format!("{TWEET_SELECT} WHERE t.id = ?"))
+            .bind(id.as_i64())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(err)?;
+        Ok(self.hydrate(row.into_iter().collect(), viewer).await?.pop())
+    }
+
+    async fn delete_tweet(&self, id: Id) -> Result<Option<(Id, Vec<Media>)>, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(err)?;
+        let author: Option<i64> = sqlx::query_scalar("SELECT author_id FROM tweets WHERE id = ?")
+            .bind(id.as_i64())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(err)?;
+        let Some(author) = author else { return Ok(None) };
+        let media: Vec<MediaRow> = sqlx::query_as(&format!("SELECT {MEDIA_COLUMNS} FROM media WHERE tweet_id = ?"))
+            .bind(id.as_i64())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(err)?;
+        // Likes and media rows go with the tweet (ON DELETE CASCADE).
+        sqlx::query("DELETE FROM tweets WHERE id = ?").bind(id.as_i64()).execute(&mut *tx).await.map_err(err)?;
+        sqlx::query("UPDATE users SET tweets_count = tweets_count - 1 WHERE id = ?")
+            .bind(author)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(Some((Id::from_i64(author), media.into_iter().map(MediaRow::into_media).collect())))
+    }
+
+    async fn list_tweets(&self, author: Option<Id>, page: PageRequest, viewer: Option<Id>) -> Result<Vec<Tweet>, StoreError> {
+        let rows: Vec<TweetRow> = match author {
+            Some(author) => sqlx::query_as(&format!("{TWEET_SELECT} WHERE t.author_id = ? AND t.id < ? ORDER BY t.id DESC LIMIT ?"))
+                .bind(author.as_i64())
+                .bind(before(page))
+                .bind(page.limit)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(err)?,
+            None => sqlx::query_as(&format!("{TWEET_SELECT} WHERE t.id < ? ORDER BY t.id DESC LIMIT ?"))
+                .bind(before(page))
+                .bind(page.limit)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(err)?,
+        };
+        self.hydrate(rows, viewer).await
+    }
+
+    async fn timeline(&self, user: Id, page: PageRequest) -> Result<Vec<Tweet>, StoreError> {
+        let rows: Vec<TweetRow> = sqlx::query_as(&format!(
+            "{TWEET_SELECT} WHERE t.author_id IN (SELECT followee_id FROM follows WHERE follower_id = ?1 UNION ALL SELECT ?1) \
+             AND t.id < ?2 ORDER BY t.id DESC LIMIT ?3"
+        ))
+        .bind(user.as_i64())
+        .bind(before(page))
+        .bind(page.limit)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(err)?;
+        self.hydrate(rows, Some(user)).await
+    }
+
+    async fn like(&self, user: Id, tweet: Id, at: Timestamp) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(err)?;
+        if !tweet_exists(&mut tx, tweet).await? {
+            return Err(StoreError::NotFound);
+        }
+        let added = sqlx::query("INSERT INTO likes (tweet_id, user_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(tweet.as_i64())
+            .bind(user.as_i64())
+            .bind(at.as_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?
+            .rows_affected()
+            == 1;
+        if added {
+            sqlx::query("UPDATE tweets SET like_count = like_count + 1 WHERE id = ?")
+                .bind(tweet.as_i64())
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(added)
+    }
+
+    async fn unlike(&self, user: Id, tweet: Id) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await.map_err(err)?;
+        if !tweet_exists(&mut tx, tweet).await? {
+            return Err(StoreError::NotFound);
+        }
+        let removed = sqlx::query("DELETE FROM likes WHERE tweet_id = ? AND user_id = ?")
+            .bind(tweet.as_i64())
+            .bind(user.as_i64())
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?
+            .rows_affected()
+            == 1;
+        if removed {
+            sqlx::query("UPDATE tweets SET like_count = like_count - 1 WHERE id = ?")
+                .bind(tweet.as_i64())
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)
+    }
+
+    async fn add_views(&self, views: &[(Id, i64)]) -> Result<Vec<(Id, i64)>, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(err)?;
+        let mut counts = Vec::with_capacity(views.len());
+        for (tweet, n) in views {
+            let count: Option<i64> = sqlx::query_scalar("UPDATE tweets SET view_count = view_count + ? WHERE id = ? RETURNING view_count")
+                .bind(n)
+                .bind(tweet.as_i64())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(err)?;
+            if let Some(count) = count {
+                counts.push((*tweet, count));
+            }
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(counts)
+    }
+}
+
+async fn insert_media(conn: &mut SqliteConnection, tweet: Id, position: usize, m: &Media) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO media (id, tweet_id, position, kind, content_type, storage_key, thumbnail_key, size_bytes, width, height, duration_ms) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(m.id.as_i64())
+    .bind(tweet.as_i64())
+    .bind(i64::try_from(position).unwrap_or(i64::MAX))
+    .bind(m.kind.as_str())
+    .bind(&m.content_type)
+    .bind(&m.key)
+    .bind(&m.thumbnail_key)
+    .bind(m.size_bytes)
+    .bind(m.width)
+    .bind(m.height)
+    .bind(m.duration_ms)
+    .execute(conn)
+    .await
+    .map_err(err)?;
+    Ok(())
+}

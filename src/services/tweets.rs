@@ -1,0 +1,90 @@
+//! Posting, reading and deleting tweets; likes, views and the home timeline.
+
+use std::sync::Arc;
+
+use crate::domain::{FieldErrors, Id, IdGenerator, Media, Timestamp, Tweet, TweetText};
+use crate::error::{Error, Result};
+use crate::ports::store::{NewTweet, PageRequest, Store};
+use crate::services::pages::Page;
+use crate::services::views::ViewCounter;
+
+/// What happened to a like or follow request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Created,
+    AlreadyThere,
+}
+
+pub struct Tweets {
+    store: Arc<dyn Store>,
+    ids: Arc<IdGenerator>,
+    views: ViewCounter,
+}
+
+impl Tweets {
+    pub fn new(store: Arc<dyn Store>, ids: Arc<IdGenerator>, views: ViewCounter) -> Self {
+        Self { store, ids, views }
+    }
+
+    pub fn next_id(&self) -> Id {
+        self.ids.next_id()
+    }
+
+    /// Checks tweet text before any media is processed, so a bad text costs no upload work.
+    pub fn check_text(content: Option<&str>) -> Result<TweetText> {
+        TweetText::parse(content.unwrap_or_default()).map_err(|e| Error::Validation(FieldErrors::single("content", e.to_string())))
+    }
+
+    /// Posts a tweet. `media` is already stored; the caller removes it if this fails.
+    #[tracing::instrument(skip_all, fields(author = %author))]
+    pub async fn post(&self, author: Id, text: TweetText, media: Vec<Media>) -> Result<Tweet> {
+        if text.is_empty() && media.is_empty() {
+            return Err(Error::Validation(FieldErrors::single("content", "must not be empty unless media is attached")));
+        }
+        let id = self.ids.next_id();
+        let new = NewTweet { id, author, content: text.as_str().to_owned(), media, created_at: id.timestamp() };
+        self.store.insert_tweet(&new).await?;
+        self.store.tweet(id, Some(author)).await?.ok_or_else(|| Error::Internal(anyhow::anyhow!("tweet {id} vanished after insert")))
+    }
+
+    pub async fn get(&self, id: Id, viewer: Option<Id>) -> Result<Tweet> {
+        self.store.tweet(id, viewer).await?.ok_or(Error::NotFound)
+    }
+
+    /// Deletes the caller's own tweet; returns its media so their files can be removed.
+    pub async fn delete(&self, id: Id, caller: Id) -> Result<Vec<Media>> {
+        let tweet = self.store.tweet(id, None).await?.ok_or(Error::NotFound)?;
+        if tweet.author.id != caller {
+            return Err(Error::Forbidden("only the author can delete a tweet"));
+        }
+        let (_, media) = self.store.delete_tweet(id).await?.ok_or(Error::NotFound)?;
+        Ok(media)
+    }
+
+    /// Tweets newest first: everyone's, or one author's (an unknown author has none).
+    pub async fn list(&self, author: Option<Id>, page: (PageRequest, u32), viewer: Option<Id>) -> Result<Page<Tweet>> {
+        let (request, limit) = page;
+        let rows = self.store.list_tweets(author, request, viewer).await?;
+        Ok(Page::from_rows(rows, limit, |t| t.id))
+    }
+
+    pub async fn timeline(&self, user: Id, page: (PageRequest, u32)) -> Result<Page<Tweet>> {
+        let (request, limit) = page;
+        let rows = self.store.timeline(user, request).await?;
+        Ok(Page::from_rows(rows, limit, |t| t.id))
+    }
+
+    pub async fn like(&self, user: Id, tweet: Id) -> Result<(Change, Tweet)> {
+        let added = self.store.like(user, tweet, Timestamp::now()).await?;
+        let tweet = self.get(tweet, Some(user)).await?;
+        Ok((if added { Change::Created } else { Change::AlreadyThere }, tweet))
+    }
+
+    pub async fn unlike(&self, user: Id, tweet: Id) -> Result<()> {
+        Ok(self.store.unlike(user, tweet).await?)
+    }
+
+    pub async fn view(&self, tweet: Id) -> Result<i64> {
+        self.views.add_view(tweet).await
+    }
+}
