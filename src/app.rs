@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -15,9 +16,13 @@ use crate::config::Config;
 use crate::domain::IdGenerator;
 use crate::http::rate_limit::RateLimit;
 use crate::http::{self, AppState, AuthLimits, HttpSettings};
+use crate::ports::broker::{Broker, MemoryBroker};
 use crate::ports::cache::{Cache, MemoryCache, RedisCache};
 use crate::ports::mailer::{LogMailer, Mailer, SmtpMailer};
 use crate::ports::store::{self, Store};
+use crate::services::live::LiveHub;
+use crate::services::notifications::{NotificationConsumer, Notifications};
+use crate::services::outbox::OutboxRelay;
 use crate::services::views::ViewCounter;
 use crate::services::{Accounts, Graph, Search, Tokens, Tweets, tokens};
 
@@ -26,6 +31,7 @@ pub struct Adapters {
     pub store: Arc<dyn Store>,
     pub cache: Arc<dyn Cache>,
     pub mailer: Arc<dyn Mailer>,
+    pub broker: Arc<dyn Broker>,
 }
 
 impl Adapters {
@@ -41,7 +47,11 @@ impl Adapters {
             Some(url) => Arc::new(SmtpMailer::new(url.expose(), &config.mail_from)?),
             None => Arc::new(LogMailer),
         };
-        Ok(Self { store, cache, mailer })
+        let broker: Arc<dyn Broker> = match &config.kafka_brokers {
+            Some(_brokers) => anyhow::bail!("CHIRP_KAFKA_BROKERS is set, but this build has no Kafka adapter yet"),
+            None => Arc::new(MemoryBroker::default()),
+        };
+        Ok(Self { store, cache, mailer, broker })
     }
 }
 
@@ -88,7 +98,7 @@ impl Application {
         let tokens = Arc::new(Tokens::new(&secret, config.jwt_ttl));
         let node = config.node_id.unwrap_or_else(|| rand::random::<u16>() % 1024);
         let ids = Arc::new(IdGenerator::new(node));
-        let Adapters { store, cache, mailer } = adapters;
+        let Adapters { store, cache, mailer, broker } = adapters;
         let accounts = Arc::new(Accounts::new(
             store.clone(),
             cache.clone(),
@@ -101,10 +111,39 @@ impl Application {
         let background = TaskTracker::new();
         let stop = CancellationToken::new();
         let views = ViewCounter::start(store.clone(), &background, stop.clone());
+        let outbox_wake = Arc::new(Notify::new());
+        let live = match &config.redis_url {
+            Some(url) => LiveHub::redis(url.expose(), &config.redis_prefix, &background, stop.clone()).await?,
+            None => LiveHub::local(),
+        };
+        broker.ensure_topic(&config.kafka_topic).await.context("creating the likes topic")?;
+        background.spawn(
+            NotificationConsumer {
+                store: store.clone(),
+                broker: broker.clone(),
+                live: live.clone(),
+                ids: ids.clone(),
+                topic: config.kafka_topic.clone(),
+                group: config.kafka_group.clone(),
+            }
+            .run(stop.clone()),
+        );
+        background.spawn(
+            OutboxRelay {
+                store: store.clone(),
+                broker: broker.clone(),
+                topic: config.kafka_topic.clone(),
+                holder: format!("node-{node}-{:08x}", rand::random::<u32>()),
+                wake: outbox_wake.clone(),
+            }
+            .run(stop.clone()),
+        );
         let metrics = metrics_handle();
         let state = AppState {
             accounts,
-            tweets: Arc::new(Tweets::new(store.clone(), ids.clone(), views)),
+            tweets: Arc::new(Tweets::new(store.clone(), ids.clone(), views, outbox_wake)),
+            notifications: Arc::new(Notifications::new(store.clone(), live)),
+            broker: broker.clone(),
             graph: Arc::new(Graph::new(store.clone(), ids.clone())),
             search: Arc::new(Search::new(store.clone())),
             media_base: config.public_url.as_deref().map(|u| u.trim_end_matches('/')).unwrap_or("").into(),
@@ -136,6 +175,7 @@ impl Application {
             database = store.kind(),
             cache = cache.kind(),
             mailer = mailer.kind(),
+            broker = broker.kind(),
             "chirp is listening"
         );
         Ok(Self { listener, router, state, background, stop })

@@ -127,6 +127,18 @@ pub struct Config {
     #[arg(long, env = "CHIRP_KAFKA_BROKERS")]
     pub kafka_brokers: Option<String>,
 
+    /// Topic that carries like events (created if missing).
+    #[arg(long, env = "CHIRP_KAFKA_TOPIC", default_value = "chirp.likes")]
+    pub kafka_topic: String,
+
+    /// Consumer group of the notification writers.
+    #[arg(long, env = "CHIRP_KAFKA_GROUP", default_value = "chirp-notifications")]
+    pub kafka_group: String,
+
+    /// Partitions of a topic chirp creates.
+    #[arg(long, env = "CHIRP_KAFKA_PARTITIONS", default_value_t = 3)]
+    pub kafka_partitions: i32,
+
     /// `smtp://user:pass@host:587` (STARTTLS), `smtps://…` (TLS), or
     /// `smtp://host:2525?tls=none` / `smtp+plain://…` (plain). Unset: mail is printed to the log.
     #[arg(long, env = "CHIRP_SMTP_URL")]

@@ -1,5 +1,6 @@
 //! Domain types: valid by construction, free of SQL and HTTP.
 
+pub mod events;
 pub mod id;
 pub mod time;
 pub mod tweet;

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod extract;
 pub mod graph;
 pub mod media;
+pub mod notifications;
 pub mod observe;
 pub mod ops;
 pub mod pages;
@@ -37,6 +38,8 @@ pub use problem::Problem;
 use crate::error::Error;
 use crate::ports::cache::Cache;
 use crate::ports::store::Store;
+use crate::ports::broker::Broker;
+use crate::services::notifications::Notifications;
 use crate::services::{Accounts, Graph, Search, Tokens, Tweets};
 use rate_limit::RateLimit;
 
@@ -49,6 +52,8 @@ pub struct AppState {
     pub tweets: Arc<Tweets>,
     pub graph: Arc<Graph>,
     pub search: Arc<Search>,
+    pub notifications: Arc<Notifications>,
+    pub broker: Arc<dyn Broker>,
     /// Prefix of media URLs: empty (relative URLs) or `CHIRP_PUBLIC_URL`.
     pub media_base: Arc<str>,
     pub json_body_limit: usize,
@@ -84,6 +89,7 @@ pub struct HttpSettings {
         (name = "accounts", description = "Registration, login and the caller's account"),
         (name = "tweets", description = "Tweets, media, likes, views and the home timeline"),
         (name = "users", description = "Users, search and follows"),
+        (name = "notifications", description = "Like notifications, delivered through the message broker"),
         (name = "operations", description = "Health, readiness, metrics"),
     ),
     components(schemas(Problem)),
@@ -122,6 +128,10 @@ fn api(limits: &AuthLimits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tweets::like))
         .routes(routes!(tweets::unlike))
         .routes(routes!(tweets::view))
+        .routes(routes!(notifications::list))
+        .routes(routes!(notifications::mark_read))
+        .routes(routes!(notifications::unread_count))
+        .routes(routes!(notifications::stream))
         .routes(routes!(graph::list_users))
         .routes(routes!(graph::get_user))
         .routes(routes!(graph::follow))

@@ -1,6 +1,7 @@
 //! Ports: the traits the services depend on. Each has an embedded adapter
 //! (the default) and a scale-out adapter, chosen from configuration.
 
+pub mod broker;
 pub mod cache;
 pub mod mailer;
 pub mod store;

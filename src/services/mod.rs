@@ -3,6 +3,9 @@
 
 pub mod accounts;
 pub mod graph;
+pub mod live;
+pub mod notifications;
+pub mod outbox;
 pub mod pages;
 pub mod search;
 pub mod passwords;

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Notify;
+
 use crate::domain::{FieldErrors, Id, IdGenerator, Media, Timestamp, Tweet, TweetText};
 use crate::error::{Error, Result};
 use crate::ports::store::{NewTweet, PageRequest, Store};
@@ -19,11 +21,13 @@ pub struct Tweets {
     store: Arc<dyn Store>,
     ids: Arc<IdGenerator>,
     views: ViewCounter,
+    /// Wakes the outbox relay when a like added an event.
+    outbox: Arc<Notify>,
 }
 
 impl Tweets {
-    pub fn new(store: Arc<dyn Store>, ids: Arc<IdGenerator>, views: ViewCounter) -> Self {
-        Self { store, ids, views }
+    pub fn new(store: Arc<dyn Store>, ids: Arc<IdGenerator>, views: ViewCounter, outbox: Arc<Notify>) -> Self {
+        Self { store, ids, views, outbox }
     }
 
     pub fn next_id(&self) -> Id {
@@ -75,7 +79,10 @@ impl Tweets {
     }
 
     pub async fn like(&self, user: Id, tweet: Id) -> Result<(Change, Tweet)> {
-        let added = self.store.like(user, tweet, Timestamp::now()).await?;
+        let added = self.store.like(user, tweet, Timestamp::now(), self.ids.next_id()).await?;
+        if added {
+            self.outbox.notify_one();
+        }
         let tweet = self.get(tweet, Some(user)).await?;
         Ok((if added { Change::Created } else { Change::AlreadyThere }, tweet))
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chirp::Config;
 use chirp::app::{Adapters, Application};
+use chirp::ports::broker::Broker;
 use chirp::ports::cache::Cache;
 use chirp::ports::mailer::{Email, MailError, Mailer};
 use reqwest::{Response, StatusCode};
@@ -44,6 +45,7 @@ pub struct TestApp {
     pub outbox: Arc<Outbox>,
     pub config: Config,
     pub cache: Arc<dyn Cache>,
+    pub broker: Arc<dyn Broker>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     postgres: Option<(String, String)>,
@@ -99,6 +101,11 @@ impl TestApp {
             config.redis_url = Some(chirp::config::Secret::new(redis));
             config.redis_prefix = format!("{}:", unique("test"));
         }
+        if let Ok(brokers) = std::env::var("CHIRP_TEST_KAFKA_BROKERS") {
+            config.kafka_brokers = Some(brokers);
+            config.kafka_topic = unique("chirp.likes.test");
+            config.kafka_group = unique("chirp-test");
+        }
         configure(&mut config);
         let _ = tracing_subscriber_init(&config);
 
@@ -106,6 +113,7 @@ impl TestApp {
         let outbox = Arc::new(Outbox { inner: adapters.mailer.clone(), sent: Mutex::default() });
         adapters.mailer = outbox.clone();
         let cache = adapters.cache.clone();
+        let broker = adapters.broker.clone();
         let app = Application::with_adapters(config.clone(), adapters).await.expect("application");
         let base = format!("http://{}", app.local_addr());
         let (stop, stopped) = tokio::sync::oneshot::channel();
@@ -117,7 +125,7 @@ impl TestApp {
             .expect("server");
         });
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        Self { base, client, outbox, config, cache, stop: Some(stop), task: Some(task), postgres, _data_dir: data_dir }
+        Self { base, client, outbox, config, cache, broker, stop: Some(stop), task: Some(task), postgres, _data_dir: data_dir }
     }
 
     pub fn url(&self, path: &str) -> String {

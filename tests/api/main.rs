@@ -5,6 +5,7 @@
 mod accounts;
 mod auth;
 mod graph;
+mod notifications;
 mod helpers;
 mod operations;
 mod smtp;

@@ -1,6 +1,7 @@
 //! The Store port: everything persistent. One implementation per database,
 //! each with its own migrations (`migrations/sqlite`, `migrations/postgres`).
 
+mod events;
 mod postgres;
 mod sqlite;
 
@@ -10,6 +11,7 @@ use async_trait::async_trait;
 
 use crate::domain::{Id, Media, MediaKind, Timestamp, Tweet, User};
 
+pub use events::{NewNotification, NotificationRecord, NotificationStore, OutboxMessage, OutboxStore};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -219,6 +221,17 @@ impl FollowRow {
     }
 }
 
+/// The outbox row of a new like: the event for the tweet's owner.
+pub(crate) fn like_event(event_id: Id, tweet: Id, owner: Id, liker: Id, at: Timestamp) -> OutboxMessage {
+    let event = crate::domain::events::TweetLiked::new(event_id, tweet, owner, liker, at);
+    OutboxMessage {
+        id: event_id.as_i64(),
+        kind: crate::domain::events::TWEET_LIKED.to_owned(),
+        key: owner.to_string(),
+        payload: serde_json::to_string(&event).expect("events serialize"),
+    }
+}
+
 /// What a new account is made of; the id and time are chosen by the service.
 #[derive(Clone, Debug)]
 pub struct NewUser {
@@ -283,7 +296,12 @@ pub trait TweetStore: Send + Sync + 'static {
     async fn timeline(&self, user: Id, page: PageRequest) -> Result<Vec<Tweet>, StoreError>;
 
     /// Adds a like; `Ok(false)` if it was there already. `NotFound` if the tweet is not.
-    async fn like(&self, user: Id, tweet: Id, at: Timestamp) -> Result<bool, StoreError>;
+    /// A new like of someone else's tweet appends a `TweetLiked` event with
+    /// id `event_id` to the outbox in the same transaction.
+    async fn like(&self, user: Id, tweet: Id, at: Timestamp, event_id: Id) -> Result<bool, StoreError>;
+
+    /// Tweets by id (those that exist), as seen by `viewer`.
+    async fn tweets_by_ids(&self, ids: &[Id], viewer: Option<Id>) -> Result<Vec<Tweet>, StoreError>;
 
     /// Removes a like if there is one. `NotFound` if the tweet is not there.
     async fn unlike(&self, user: Id, tweet: Id) -> Result<(), StoreError>;
@@ -312,9 +330,9 @@ pub trait GraphStore: Send + Sync + 'static {
 }
 
 /// Everything persistent; one implementation per database.
-pub trait Store: UserStore + TweetStore + GraphStore {}
+pub trait Store: UserStore + TweetStore + GraphStore + OutboxStore + NotificationStore {}
 
-impl<T: UserStore + TweetStore + GraphStore> Store for T {}
+impl<T: UserStore + TweetStore + GraphStore + OutboxStore + NotificationStore> Store for T {}
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and applies its migrations.
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {

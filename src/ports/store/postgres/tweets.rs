@@ -3,7 +3,7 @@ use sqlx::PgConnection;
 
 use super::{PostgresStore, err};
 use crate::domain::{Id, Media, Timestamp, Tweet};
-use crate::ports::store::{MEDIA_COLUMNS, MediaRow, NewTweet, PageRequest, StoreError, TWEET_SELECT, TweetRow, TweetStore, assemble};
+use crate::ports::store::{OutboxMessage, like_event, MEDIA_COLUMNS, MediaRow, NewTweet, PageRequest, StoreError, TWEET_SELECT, TweetRow, TweetStore, assemble};
 
 impl PostgresStore {
     /// Adds media and the viewer's likes to tweet rows.
@@ -73,6 +73,16 @@ impl TweetStore for PostgresStore {
         Ok(self.hydrate(row.into_iter().collect(), viewer).await?.pop())
     }
 
+    async fn tweets_by_ids(&self, ids: &[Id], viewer: Option<Id>) -> Result<Vec<Tweet>, StoreError> {
+        let ids: Vec<i64> = ids.iter().map(|id| id.as_i64()).collect();
+        let rows: Vec<TweetRow> = sqlx::query_as(&format!("{TWEET_SELECT} WHERE t.id = ANY($1) ORDER BY t.id DESC"))
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        self.hydrate(rows, viewer).await
+    }
+
     async fn delete_tweet(&self, id: Id) -> Result<Option<(Id, Vec<Media>)>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(err)?;
         let author: Option<i64> = sqlx::query_scalar("SELECT author_id FROM tweets WHERE id = $1 FOR UPDATE")
@@ -130,7 +140,7 @@ impl TweetStore for PostgresStore {
         self.hydrate(rows, Some(user)).await
     }
 
-    async fn like(&self, user: Id, tweet: Id, at: Timestamp) -> Result<bool, StoreError> {
+    async fn like(&self, user: Id, tweet: Id, at: Timestamp, event_id: Id) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(err)?;
         // The foreign key makes a like of a missing (or concurrently deleted) tweet a NotFound.
         let added = sqlx::query("INSERT INTO likes (tweet_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
@@ -143,11 +153,14 @@ impl TweetStore for PostgresStore {
             .rows_affected()
             == 1;
         if added {
-            sqlx::query("UPDATE tweets SET like_count = like_count + 1 WHERE id = $1")
+            let owner: i64 = sqlx::query_scalar("UPDATE tweets SET like_count = like_count + 1 WHERE id = $1 RETURNING author_id")
                 .bind(tweet.as_i64())
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(err)?;
+            if owner != user.as_i64() {
+                append_outbox(&mut tx, &like_event(event_id, tweet, Id::from_i64(owner), user, at), at).await?;
+            }
         } else if !tweet_exists(&mut tx, tweet).await? {
             return Err(StoreError::NotFound);
         }
@@ -222,5 +235,18 @@ async fn insert_media(conn: &mut PgConnection, tweet: Id, position: usize, m: &M
     .execute(conn)
     .await
     .map_err(err)?;
+    Ok(())
+}
+
+pub(super) async fn append_outbox(conn: &mut PgConnection, m: &OutboxMessage, at: Timestamp) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO outbox (id, kind, key, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(m.id)
+        .bind(&m.kind)
+        .bind(&m.key)
+        .bind(&m.payload)
+        .bind(at.as_millis())
+        .execute(conn)
+        .await
+        .map_err(err)?;
     Ok(())
 }

@@ -3,7 +3,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{SqliteStore, err};
 use crate::domain::{Id, Media, Timestamp, Tweet};
-use crate::ports::store::{MEDIA_COLUMNS, MediaRow, NewTweet, PageRequest, StoreError, TWEET_SELECT, TweetRow, TweetStore, assemble};
+use crate::ports::store::{OutboxMessage, like_event, MEDIA_COLUMNS, MediaRow, NewTweet, PageRequest, StoreError, TWEET_SELECT, TweetRow, TweetStore, assemble};
 
 impl SqliteStore {
     /// Adds media and the viewer's likes to tweet rows.
@@ -78,6 +78,20 @@ impl TweetStore for SqliteStore {
         Ok(self.hydrate(row.into_iter().collect(), viewer).await?.pop())
     }
 
+    async fn tweets_by_ids(&self, ids: &[Id], viewer: Option<Id>) -> Result<Vec<Tweet>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(format!("{TWEET_SELECT} WHERE t.id IN ("));
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(id.as_i64());
+        }
+        q.push(") ORDER BY t.id DESC");
+        let rows: Vec<TweetRow> = q.build_query_as().fetch_all(&self.reader).await.map_err(err)?;
+        self.hydrate(rows, viewer).await
+    }
+
     async fn delete_tweet(&self, id: Id) -> Result<Option<(Id, Vec<Media>)>, StoreError> {
         let mut tx = self.writer.begin().await.map_err(err)?;
         let author: Option<i64> = sqlx::query_scalar("SELECT author_id FROM tweets WHERE id = ?")
@@ -135,7 +149,7 @@ impl TweetStore for SqliteStore {
         self.hydrate(rows, Some(user)).await
     }
 
-    async fn like(&self, user: Id, tweet: Id, at: Timestamp) -> Result<bool, StoreError> {
+    async fn like(&self, user: Id, tweet: Id, at: Timestamp, event_id: Id) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await.map_err(err)?;
         if !tweet_exists(&mut tx, tweet).await? {
             return Err(StoreError::NotFound);
@@ -150,11 +164,14 @@ impl TweetStore for SqliteStore {
             .rows_affected()
             == 1;
         if added {
-            sqlx::query("UPDATE tweets SET like_count = like_count + 1 WHERE id = ?")
+            let owner: i64 = sqlx::query_scalar("UPDATE tweets SET like_count = like_count + 1 WHERE id = ? RETURNING author_id")
                 .bind(tweet.as_i64())
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(err)?;
+            if owner != user.as_i64() {
+                append_outbox(&mut tx, &like_event(event_id, tweet, Id::from_i64(owner), user, at), at).await?;
+            }
         }
         tx.commit().await.map_err(err)?;
         Ok(added)
@@ -221,5 +238,18 @@ async fn insert_media(conn: &mut SqliteConnection, tweet: Id, position: usize, m
     .execute(conn)
     .await
     .map_err(err)?;
+    Ok(())
+}
+
+pub(super) async fn append_outbox(conn: &mut SqliteConnection, m: &OutboxMessage, at: Timestamp) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO outbox (id, kind, key, payload, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(m.id)
+        .bind(&m.kind)
+        .bind(&m.key)
+        .bind(&m.payload)
+        .bind(at.as_millis())
+        .execute(conn)
+        .await
+        .map_err(err)?;
     Ok(())
 }

@@ -1,0 +1,38 @@
+-- Like events leave through a transactional outbox: the like, its counter and
+-- the outbox row commit together; a relay publishes rows in id order and
+-- marks them only after the broker acknowledged them.
+CREATE TABLE outbox (
+    id            BIGINT PRIMARY KEY,           -- time-ordered; also the event id
+    kind          TEXT    NOT NULL,              -- e.g. 'tweet_liked'; the relay maps it to a topic
+    key           TEXT    NOT NULL,              -- message key: the user to notify
+    payload       TEXT    NOT NULL,              -- JSON with event_id and schema_version
+    created_at    BIGINT  NOT NULL,
+    published_at  BIGINT
+);
+
+CREATE INDEX outbox_unpublished ON outbox (id) WHERE published_at IS NULL;
+
+-- Leases elect one worker among several chirp processes (the outbox relay).
+CREATE TABLE leases (
+    name        TEXT    PRIMARY KEY,
+    holder      TEXT    NOT NULL,
+    expires_at  BIGINT  NOT NULL
+);
+
+-- One notification per (owner, actor, tweet, kind): a like, unlike and like
+-- again, or the same event delivered twice, notify once.
+CREATE TABLE notifications (
+    id          BIGINT PRIMARY KEY,
+    owner_id    BIGINT  NOT NULL REFERENCES users (id),
+    actor_id    BIGINT  NOT NULL REFERENCES users (id),
+    tweet_id    BIGINT  NOT NULL REFERENCES tweets (id) ON DELETE CASCADE,
+    kind        TEXT    NOT NULL,
+    event_id    BIGINT  NOT NULL,
+    read        BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at  BIGINT  NOT NULL,
+    UNIQUE (owner_id, actor_id, tweet_id, kind)
+);
+
+CREATE INDEX notifications_owner ON notifications (owner_id, id);
+CREATE INDEX notifications_owner_unread ON notifications (owner_id, id) WHERE NOT read;
+CREATE INDEX notifications_tweet ON notifications (tweet_id);

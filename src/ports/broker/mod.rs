@@ -1,0 +1,64 @@
+//! The Broker port: a durable, ordered, keyed message log with consumer
+//! groups (Kafka's model). The outbox relay publishes to it; the
+//! notification consumer reads from it. In-process by default; Kafka with
+//! `CHIRP_KAFKA_BROKERS`.
+
+mod kafka;
+mod memory;
+
+use async_trait::async_trait;
+
+pub use self::kafka::KafkaBroker;
+pub use self::memory::MemoryBroker;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("broker unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("broker stopped")]
+    Closed,
+}
+
+/// One message as a consumer receives it.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+#[async_trait]
+pub trait Broker: Send + Sync + 'static {
+    fn kind(&self) -> &'static str;
+
+    /// Whether the broker answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), BrokerError>;
+
+    /// Makes sure `topic` exists (created with the broker's defaults if missing).
+    async fn ensure_topic(&self, topic: &str) -> Result<(), BrokerError>;
+
+    /// Publishes one message and returns once the broker has acknowledged it
+    /// (stored durably): only then may the caller forget it.
+    async fn publish(&self, topic: &str, key: &[u8], payload: &[u8]) -> Result<(), BrokerError>;
+
+    /// Joins consumer group `group` on `topic`. Each message is delivered to
+    /// one member of the group, and again after a restart or rebalance until
+    /// it is committed.
+    async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Subscription>, BrokerError>;
+}
+
+#[async_trait]
+pub trait Subscription: Send {
+    /// The next message; waits for one.
+    async fn next(&mut self) -> Result<Delivery, BrokerError>;
+
+    /// Records that `delivery` (and everything before it in its partition)
+    /// is processed.
+    async fn commit(&mut self, delivery: &Delivery) -> Result<(), BrokerError>;
+
+    /// Messages published but not yet consumed by this group, where known.
+    async fn lag(&mut self) -> Option<i64> {
+        None
+    }
+}

@@ -1,0 +1,157 @@
+//! Like notifications: the consumer that turns `tweet_liked` events from the
+//! broker into notifications, and reading them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::events::{LIKE_SCHEMA_VERSION, TWEET_LIKED, TweetLiked};
+use crate::domain::{Id, IdGenerator, Timestamp};
+use crate::error::Result;
+use crate::ports::broker::{Broker, Delivery, Subscription};
+use crate::ports::store::{NewNotification, NotificationRecord, PageRequest, Store, StoreError};
+use crate::services::live::{Announcement, LiveHub};
+use crate::services::pages::Page;
+
+pub struct Notifications {
+    store: Arc<dyn Store>,
+    pub live: Arc<LiveHub>,
+}
+
+impl Notifications {
+    pub fn new(store: Arc<dyn Store>, live: Arc<LiveHub>) -> Self {
+        Self { store, live }
+    }
+
+    pub async fn list(&self, owner: Id, unread_only: bool, page: (PageRequest, u32)) -> Result<Page<NotificationRecord>> {
+        let rows = self.store.notifications(owner, unread_only, page.0).await?;
+        Ok(Page::from_rows(rows, page.1, |n| n.id))
+    }
+
+    pub async fn get(&self, owner: Id, id: Id) -> Result<Option<NotificationRecord>> {
+        Ok(self.store.notification(owner, id).await?)
+    }
+
+    pub async fn mark_read(&self, owner: Id, ids: Option<&[Id]>) -> Result<()> {
+        Ok(self.store.mark_read(owner, ids).await?)
+    }
+
+    pub async fn unread_count(&self, owner: Id) -> Result<i64> {
+        Ok(self.store.unread_count(owner).await?)
+    }
+}
+
+/// What the consumer did with one message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Handled {
+    Notified(Id),
+    /// Already notified (a redelivery or a like after an unlike), or the tweet is gone.
+    Nothing,
+    /// Not an event this version understands: logged, counted, skipped.
+    Skipped,
+}
+
+/// Consumes like events in a consumer group; commits each offset only after
+/// its notification is committed to the database.
+pub struct NotificationConsumer {
+    pub store: Arc<dyn Store>,
+    pub broker: Arc<dyn Broker>,
+    pub live: Arc<LiveHub>,
+    pub ids: Arc<IdGenerator>,
+    pub topic: String,
+    pub group: String,
+}
+
+impl NotificationConsumer {
+    pub async fn run(self, stop: CancellationToken) {
+        let mut backoff = Duration::from_millis(250);
+        while !stop.is_cancelled() {
+            match self.broker.subscribe(&self.topic, &self.group).await {
+                Ok(subscription) => {
+                    backoff = Duration::from_millis(250);
+                    if let Err(e) = self.consume(subscription, &stop).await {
+                        tracing::warn!(error = format!("{e:#}"), "notification consumer: subscription failed; resubscribing");
+                    }
+                }
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "notification consumer: cannot subscribe yet"),
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+    }
+
+    async fn consume(&self, mut subscription: Box<dyn Subscription>, stop: &CancellationToken) -> anyhow::Result<()> {
+        let mut lag_sampled = std::time::Instant::now();
+        loop {
+            let delivery = tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                d = subscription.next() => d?,
+            };
+            // Retry a message until its outcome is committed: the database may be briefly away.
+            let mut wait = Duration::from_millis(100);
+            loop {
+                match self.handle(&delivery).await {
+                    Ok(_) => break,
+                    Err(e) => {
+                        metrics::counter!("chirp_consumer_errors_total").increment(1);
+                        tracing::warn!(error = format!("{:#}", anyhow::Error::from(e)), "notification consumer: retrying a message");
+                        tokio::select! {
+                            _ = stop.cancelled() => return Ok(()),
+                            _ = tokio::time::sleep(wait) => {}
+                        }
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            subscription.commit(&delivery).await?;
+            metrics::counter!("chirp_consumer_messages_total").increment(1);
+            if lag_sampled.elapsed() > Duration::from_secs(5) {
+                lag_sampled = std::time::Instant::now();
+                if let Some(lag) = subscription.lag().await {
+                    metrics::gauge!("chirp_consumer_lag").set(lag as f64);
+                }
+            }
+        }
+    }
+
+    /// Turns one message into at most one notification.
+    pub async fn handle(&self, delivery: &Delivery) -> Result<Handled, StoreError> {
+        let event = match serde_json::from_slice::<TweetLiked>(&delivery.payload) {
+            Ok(e) if e.schema_version == LIKE_SCHEMA_VERSION && e.kind == TWEET_LIKED => e,
+            Ok(e) => {
+                metrics::counter!("chirp_consumer_skipped_total").increment(1);
+                tracing::warn!(schema_version = e.schema_version, kind = %e.kind, offset = delivery.offset, "notification consumer: skipping an event of unknown version");
+                return Ok(Handled::Skipped);
+            }
+            Err(e) => {
+                metrics::counter!("chirp_consumer_skipped_total").increment(1);
+                tracing::warn!(error = %e, partition = delivery.partition, offset = delivery.offset, "notification consumer: skipping a malformed message");
+                return Ok(Handled::Skipped);
+            }
+        };
+        if event.owner_id == event.liker_id {
+            return Ok(Handled::Nothing);
+        }
+        let notification = NewNotification {
+            id: self.ids.next_id(),
+            owner: event.owner_id,
+            actor: event.liker_id,
+            tweet: event.tweet_id,
+            kind: "like",
+            event_id: event.event_id,
+            created_at: Timestamp::now(),
+        };
+        match self.store.insert_notification(&notification).await {
+            Ok(true) => {
+                self.live.announce(Announcement { owner: notification.owner, notification: notification.id }).await;
+                Ok(Handled::Notified(notification.id))
+            }
+            Ok(false) | Err(StoreError::NotFound) => Ok(Handled::Nothing),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,239 @@
+use std::time::{Duration, Instant};
+
+use chirp::domain::events::TweetLiked;
+use chirp::domain::{Id, Timestamp};
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_problem};
+
+impl TestApp {
+    pub async fn like(&self, token: &str, tweet: &str) -> StatusCode {
+        self.client.post(self.url(&format!("/api/v1/tweet/{tweet}/like"))).bearer_auth(token).send().await.unwrap().status()
+    }
+
+    /// The owner's notifications once `done` holds for them (waits up to 15 s).
+    pub async fn notifications_when(&self, token: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let (status, page) = self.get_json("/api/v1/notifications?limit=100", Some(token)).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            let data = page["data"].as_array().unwrap().clone();
+            if done(&data) || Instant::now() > deadline {
+                return data;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn tweet_id(app: &TestApp, token: &str, text: &str) -> String {
+    app.tweet(token, text).await["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_like_notifies_the_tweets_owner() {
+    let app = TestApp::spawn().await;
+    let (_, alice) = app.sign_up("alice").await;
+    let (bob_id, bob) = app.sign_up("bob").await;
+    let tweet = tweet_id(&app, &alice, "hello").await;
+
+    assert_eq!(app.like(&bob, &tweet).await, StatusCode::CREATED);
+    let got = app.notifications_when(&alice, |n| !n.is_empty()).await;
+    assert_eq!(got.len(), 1);
+    let n = &got[0];
+    assert_eq!(n["kind"], "like");
+    assert_eq!(n["message"], "bob liked your tweet");
+    assert_eq!(n["actor"]["id"], bob_id.as_str());
+    assert_eq!(n["tweet_id"], tweet.as_str());
+    assert_eq!(n["tweet"]["id"], tweet.as_str());
+    assert_eq!(n["read"], false);
+    assert!(n["id"].is_string() && n["created_at"].is_string());
+    let (_, count) = app.get_json("/api/v1/notifications/unread-count", Some(&alice)).await;
+    assert_eq!(count, json!({"unread": 1}));
+    // Bob was notified of nothing.
+    let (_, bobs) = app.get_json("/api/v1/notifications", Some(&bob)).await;
+    assert_eq!(bobs["data"], json!([]));
+}
+
+#[tokio::test]
+async fn liking_your_own_tweet_notifies_nobody() {
+    let app = TestApp::spawn().await;
+    let (_, alice) = app.sign_up("alice").await;
+    let (_, bob) = app.sign_up("bob").await;
+    let own = tweet_id(&app, &alice, "mine").await;
+    let other = tweet_id(&app, &alice, "also mine").await;
+
+    app.like(&alice, &own).await;
+    app.like(&bob, &other).await; // a later event: once it is in, the first was handled too
+    let got = app.notifications_when(&alice, |n| !n.is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let got_later = app.notifications_when(&alice, |_| true).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got_later.len(), 1);
+    assert_eq!(got_later[0]["tweet_id"], other.as_str());
+}
+
+#[tokio::test]
+async fn like_unlike_and_like_again_notify_once() {
+    let app = TestApp::spawn().await;
+    let (_, alice) = app.sign_up("alice").await;
+    let (_, bob) = app.sign_up("bob").await;
+    let tweet = tweet_id(&app, &alice, "fickle").await;
+    let barrier = tweet_id(&app, &alice, "barrier").await;
+
+    app.like(&bob, &tweet).await;
+    app.client.delete(app.url(&format!("/api/v1/tweet/{tweet}/unlike"))).bearer_auth(&bob).send().await.unwrap();
+    app.like(&bob, &tweet).await;
+    app.like(&bob, &barrier).await;
+    let got = app.notifications_when(&alice, |n| n.iter().any(|x| x["tweet_id"] == barrier.as_str())).await;
+    let on_tweet = got.iter().filter(|n| n["tweet_id"] == tweet.as_str()).count();
+    assert_eq!(on_tweet, 1, "{got:?}");
+}
+
+#[tokio::test]
+async fn notifications_are_marked_read_some_or_all() {
+    let app = TestApp::spawn().await;
+    let (_, alice) = app.sign_up("alice").await;
+    let mut fans = Vec::new();
+    for i in 0..3 {
+        fans.push(app.sign_up(&format!("fan_{i}")).await.1);
+    }
+    let tweet = tweet_id(&app, &alice, "read me").await;
+    for fan in &fans {
+        app.like(fan, &tweet).await;
+    }
+    let got = app.notifications_when(&alice, |n| n.len() == 3).await;
+    assert_eq!(got.len(), 3);
+
+    let first = got[0]["id"].as_str().unwrap();
+    let r = app.client.post(app.url("/api/v1/notifications/read")).bearer_auth(&alice).json(&json!({"ids": [first, "nonsense"]})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (_, unread) = app.get_json("/api/v1/notifications?unread=true", Some(&alice)).await;
+    assert_eq!(unread["data"].as_array().unwrap().len(), 2);
+    assert!(unread["data"].as_array().unwrap().iter().all(|n| n["id"] != first));
+    let (_, count) = app.get_json("/api/v1/notifications/unread-count", Some(&alice)).await;
+    assert_eq!(count["unread"], 2);
+
+    let r = app.client.post(app.url("/api/v1/notifications/read")).bearer_auth(&alice).json(&json!({})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (_, count) = app.get_json("/api/v1/notifications/unread-count", Some(&alice)).await;
+    assert_eq!(count["unread"], 0);
+    let (_, all) = app.get_json("/api/v1/notifications", Some(&alice)).await;
+    assert!(all["data"].as_array().unwrap().iter().all(|n| n["read"] == true));
+
+    let r = app.client.get(app.url("/api/v1/notifications?unread=maybe")).bearer_auth(&alice).send().await.unwrap();
+    assert_problem(r, 422, "validation_failed").await;
+    assert_eq!(app.get_json("/api/v1/notifications", None).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn deleting_a_tweet_deletes_its_notifications() {
+    let app = TestApp::spawn().await;
+    let (_, alice) = app.sign_up("alice").await;
+    let (_, bob) = app.sign_up("bob").await;
+    let tweet = tweet_id(&app, &alice, "short-lived").await;
+    app.like(&bob, &tweet).await;
+    assert_eq!(app.notifications_when(&alice, |n| !n.is_empty()).await.len(), 1);
+
+    app.client.delete(app.url(&format!("/api/v1/tweet/{tweet}"))).bearer_auth(&alice).send().await.unwrap();
+    let (_, page) = app.get_json("/api/v1/notifications", Some(&alice)).await;
+    assert_eq!(page["data"], json!([]));
+}
+
+#[tokio::test]
+async fn the_stream_delivers_a_new_notification() {
+    let app = TestApp::spawn().await;
+    let (_, alice) = app.sign_up("alice").await;
+    let (_, bob) = app.sign_up("bob").await;
+    let tweet = tweet_id(&app, &alice, "live").await;
+
+    let r = app.client.get(app.url("/api/v1/notifications/stream")).bearer_auth(&alice).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let mut body = r.bytes_stream();
+    // Wait for the stream to be set up before the like.
+    let first = body.next().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("connected"));
+
+    app.like(&bob, &tweet).await;
+    let mut text = String::new();
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+            if text.contains("event: notification") && text.contains("\n\n") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(got, Ok(true), "{text}");
+    let data = text.lines().find_map(|l| l.strip_prefix("data: ")).expect("a data line");
+    let n: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(n["message"], "bob liked your tweet");
+
+    let r = app.client.get(app.url("/api/v1/notifications/stream")).send().await.unwrap();
+    assert_problem(r, 401, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn malformed_and_unknown_events_are_skipped_and_the_consumer_goes_on() {
+    let app = TestApp::spawn().await;
+    let (alice_id, alice) = app.sign_up("alice").await;
+    let (bob_id, bob) = app.sign_up("bob").await;
+    let tweet = tweet_id(&app, &alice, "robust").await;
+    let topic = app.config.kafka_topic.clone();
+
+    app.broker.publish(&topic, b"x", b"{not json").await.unwrap();
+    let mut future = TweetLiked::new(Id::from_i64(1), tweet.parse().unwrap(), alice_id.parse().unwrap(), bob_id.parse().unwrap(), Timestamp::now());
+    future.schema_version = 99;
+    app.broker.publish(&topic, b"x", &serde_json::to_vec(&future).unwrap()).await.unwrap();
+
+    app.like(&bob, &tweet).await;
+    let got = app.notifications_when(&alice, |n| !n.is_empty()).await;
+    assert_eq!(got.len(), 1);
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("chirp_consumer_skipped_total"), "{metrics}");
+}
+
+#[tokio::test]
+async fn an_event_delivered_twice_notifies_once() {
+    let app = TestApp::spawn().await;
+    let (alice_id, alice) = app.sign_up("alice").await;
+    let (bob_id, _) = app.sign_up("bob").await;
+    let (_, carol) = app.sign_up("carol").await;
+    let tweet = tweet_id(&app, &alice, "twice").await;
+    let barrier = tweet_id(&app, &alice, "barrier").await;
+    let topic = app.config.kafka_topic.clone();
+
+    // As if the relay died between publishing and marking: the same event goes out again.
+    let event = TweetLiked::new(Id::from_i64(42), tweet.parse().unwrap(), alice_id.parse().unwrap(), bob_id.parse().unwrap(), Timestamp::now());
+    let bytes = serde_json::to_vec(&event).unwrap();
+    app.broker.publish(&topic, alice_id.as_bytes(), &bytes).await.unwrap();
+    app.broker.publish(&topic, alice_id.as_bytes(), &bytes).await.unwrap();
+    app.like(&carol, &barrier).await;
+
+    let got = app.notifications_when(&alice, |n| n.iter().any(|x| x["tweet_id"] == barrier.as_str())).await;
+    assert_eq!(got.iter().filter(|n| n["tweet_id"] == tweet.as_str()).count(), 1, "{got:?}");
+}
+
+#[tokio::test]
+async fn a_like_on_a_tweet_deleted_before_its_event_is_consumed_notifies_nobody() {
+    let app = TestApp::spawn().await;
+    let (alice_id, alice) = app.sign_up("alice").await;
+    let (bob_id, _) = app.sign_up("bob").await;
+    let (_, carol) = app.sign_up("carol").await;
+    let tweet = tweet_id(&app, &alice, "gone").await;
+    let barrier = tweet_id(&app, &alice, "barrier").await;
+    app.client.delete(app.url(&format!("/api/v1/tweet/{tweet}"))).bearer_auth(&alice).send().await.unwrap();
+    let topic = app.config.kafka_topic.clone();
+
+    let event = TweetLiked::new(Id::from_i64(43), tweet.parse().unwrap(), alice_id.parse().unwrap(), bob_id.parse().unwrap(), Timestamp::now());
+    app.broker.publish(&topic, alice_id.as_bytes(), &serde_json::to_vec(&event).unwrap()).await.unwrap();
+    app.like(&carol, &barrier).await;
+    let got = app.notifications_when(&alice, |n| !n.is_empty()).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["tweet_id"], barrier.as_str());
+}
