@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::domain::IdGenerator;
 use crate::http::rate_limit::RateLimit;
 use crate::http::{self, AppState, AuthLimits, HttpSettings};
-use crate::ports::broker::{Broker, MemoryBroker};
+use crate::ports::broker::{Broker, KafkaBroker, MemoryBroker};
 use crate::ports::cache::{Cache, MemoryCache, RedisCache};
 use crate::ports::mailer::{LogMailer, Mailer, SmtpMailer};
 use crate::ports::store::{self, Store};
@@ -48,7 +48,7 @@ impl Adapters {
             None => Arc::new(LogMailer),
         };
         let broker: Arc<dyn Broker> = match &config.kafka_brokers {
-            Some(_brokers) => anyhow::bail!("CHIRP_KAFKA_BROKERS is set, but this build has no Kafka adapter yet"),
+            Some(brokers) => Arc::new(KafkaBroker::connect(brokers, config.kafka_partitions).await.context("connecting to Kafka")?),
             None => Arc::new(MemoryBroker::default()),
         };
         Ok(Self { store, cache, mailer, broker })

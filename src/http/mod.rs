@@ -122,7 +122,8 @@ fn api(limits: &AuthLimits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(limited(OpenApiRouter::new().routes(routes!(accounts::verify_register)), &limits.verify))
         .merge(limited(OpenApiRouter::new().routes(routes!(accounts::login)), &limits.login))
         .routes(routes!(accounts::me))
-        .routes(routes!(tweets::post_tweet, tweets::list_tweets))
+        // Uploads stream through the media pipeline under its own per-file limits.
+        .merge(OpenApiRouter::new().routes(routes!(tweets::post_tweet, tweets::list_tweets)).layer(DefaultBodyLimit::disable()))
         .routes(routes!(tweets::get_tweet, tweets::delete_tweet))
         .routes(routes!(tweets::timeline))
         .routes(routes!(tweets::like))

@@ -135,11 +135,16 @@ fn tweet_body(state: &AppState, tweet: Tweet) -> TweetBody {
         (status = 422, description = "`validation_failed` or `invalid_media`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn post_tweet(State(state): State<AppState>, AuthUser(me): AuthUser, request: Request) -> ApiResult<(StatusCode, axum::Json<TweetBody>)> {
-    let is_multipart = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/form-data"));
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_ascii_lowercase);
+    let essence = content_type.as_deref().map(|ct| ct.split(';').next().unwrap_or_default().trim().to_owned());
+    let is_multipart = essence.as_deref() == Some("multipart/form-data");
+    if let Some(essence) = essence.as_deref()
+        && !is_multipart
+        && essence != "application/json"
+        && !essence.ends_with("+json")
+    {
+        return Err(Error::UnsupportedMediaType(format!("send application/json or multipart/form-data, not {essence:?}")));
+    }
     let tweet = if is_multipart {
         let multipart = Multipart::from_request(request, &state)
             .await

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod auth;
+mod broker_outage;
 mod graph;
 mod notifications;
 mod helpers;
