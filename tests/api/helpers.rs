@@ -49,7 +49,7 @@ pub struct TestApp {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     postgres: Option<(String, String)>,
-    _data_dir: tempfile::TempDir,
+    data_dir: Arc<tempfile::TempDir>,
 }
 
 fn unique(prefix: &str) -> String {
@@ -107,8 +107,22 @@ impl TestApp {
             config.kafka_group = unique("chirp-test");
         }
         configure(&mut config);
-        let _ = tracing_subscriber_init(&config);
+        if config.node_id.is_none() {
+            config.node_id = Some(0);
+        }
+        Self::start(config, postgres, Arc::new(data_dir)).await
+    }
 
+    /// A second node on the same database, cache, broker and data directory
+    /// (so the same token secret), serving on a port of its own.
+    pub async fn spawn_peer(&self) -> Self {
+        let mut config = self.config.clone();
+        config.node_id = Some(self.config.node_id.map_or(1, |n| (n + 1) % 1024));
+        Self::start(config, None, self.data_dir.clone()).await
+    }
+
+    async fn start(config: Config, postgres: Option<(String, String)>, data_dir: Arc<tempfile::TempDir>) -> Self {
+        let _ = tracing_subscriber_init(&config);
         let mut adapters = Adapters::from_config(&config).await.expect("adapters (is every configured service up?)");
         let outbox = Arc::new(Outbox { inner: adapters.mailer.clone(), sent: Mutex::default() });
         adapters.mailer = outbox.clone();
@@ -125,7 +139,7 @@ impl TestApp {
             .expect("server");
         });
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        Self { base, client, outbox, config, cache, broker, stop: Some(stop), task: Some(task), postgres, _data_dir: data_dir }
+        Self { base, client, outbox, config, cache, broker, stop: Some(stop), task: Some(task), postgres, data_dir }
     }
 
     pub fn url(&self, path: &str) -> String {

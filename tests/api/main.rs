@@ -6,6 +6,7 @@ mod accounts;
 mod auth;
 mod broker_outage;
 mod graph;
+mod nodes;
 mod notifications;
 mod helpers;
 mod operations;
