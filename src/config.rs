@@ -206,7 +206,8 @@ impl Config {
         Self::parse()
     }
 
-    /// The configuration with every default, as `chirp` with no flags and no environment.
+    /// The configuration of `chirp` run with no flags: the defaults, with any
+    /// `CHIRP_*` environment variables applied (no `.env` file is read).
     pub fn defaults() -> Self {
         Self::parse_from(["chirp"])
     }

@@ -14,6 +14,9 @@ use crate::ports::store::{NewNotification, NotificationRecord, PageRequest, Stor
 use crate::services::live::{Announcement, LiveHub};
 use crate::services::pages::Page;
 
+/// Messages written in one transaction at most.
+const BATCH: usize = 256;
+
 pub struct Notifications {
     store: Arc<dyn Store>,
     pub live: Arc<LiveHub>,
@@ -87,18 +90,18 @@ impl NotificationConsumer {
     async fn consume(&self, mut subscription: Box<dyn Subscription>, stop: &CancellationToken) -> anyhow::Result<()> {
         let mut lag_sampled = std::time::Instant::now();
         loop {
-            let delivery = tokio::select! {
+            let batch = tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
-                d = subscription.next() => d?,
+                b = subscription.next_batch(BATCH) => b?,
             };
-            // Retry a message until its outcome is committed: the database may be briefly away.
+            // Retry the batch until its notifications are committed: the database may be briefly away.
             let mut wait = Duration::from_millis(100);
             loop {
-                match self.handle(&delivery).await {
+                match self.handle(&batch).await {
                     Ok(_) => break,
                     Err(e) => {
                         metrics::counter!("chirp_consumer_errors_total").increment(1);
-                        tracing::warn!(error = format!("{:#}", anyhow::Error::from(e)), "notification consumer: retrying a message");
+                        tracing::warn!(error = format!("{:#}", anyhow::Error::from(e)), "notification consumer: retrying a batch");
                         tokio::select! {
                             _ = stop.cancelled() => return Ok(()),
                             _ = tokio::time::sleep(wait) => {}
@@ -107,8 +110,15 @@ impl NotificationConsumer {
                     }
                 }
             }
-            subscription.commit(&delivery).await?;
-            metrics::counter!("chirp_consumer_messages_total").increment(1);
+            // Offsets only after the database commit; the last of each partition covers the rest.
+            let mut last: std::collections::BTreeMap<i32, &Delivery> = std::collections::BTreeMap::new();
+            for d in &batch {
+                last.insert(d.partition, d);
+            }
+            for d in last.values() {
+                subscription.commit(d).await?;
+            }
+            metrics::counter!("chirp_consumer_messages_total").increment(batch.len() as u64);
             if lag_sampled.elapsed() > Duration::from_secs(5) {
                 lag_sampled = std::time::Instant::now();
                 if let Some(lag) = subscription.lag().await {
@@ -118,40 +128,56 @@ impl NotificationConsumer {
         }
     }
 
-    /// Turns one message into at most one notification.
-    pub async fn handle(&self, delivery: &Delivery) -> Result<Handled, StoreError> {
-        let event = match serde_json::from_slice::<TweetLiked>(&delivery.payload) {
-            Ok(e) if e.schema_version == LIKE_SCHEMA_VERSION && e.kind == TWEET_LIKED => e,
-            Ok(e) => {
-                metrics::counter!("chirp_consumer_skipped_total").increment(1);
-                tracing::warn!(schema_version = e.schema_version, kind = %e.kind, offset = delivery.offset, "notification consumer: skipping an event of unknown version");
-                return Ok(Handled::Skipped);
+    /// Turns each message into at most one notification, all in one
+    /// transaction; announces the new ones to live streams.
+    pub async fn handle(&self, batch: &[Delivery]) -> Result<Vec<Handled>, StoreError> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut new = Vec::new();
+        for delivery in batch {
+            let event = match serde_json::from_slice::<TweetLiked>(&delivery.payload) {
+                Ok(e) if e.schema_version == LIKE_SCHEMA_VERSION && e.kind == TWEET_LIKED => e,
+                Ok(e) => {
+                    metrics::counter!("chirp_consumer_skipped_total").increment(1);
+                    tracing::warn!(schema_version = e.schema_version, kind = %e.kind, offset = delivery.offset, "notification consumer: skipping an event of unknown version");
+                    outcomes.push(Handled::Skipped);
+                    continue;
+                }
+                Err(e) => {
+                    metrics::counter!("chirp_consumer_skipped_total").increment(1);
+                    tracing::warn!(error = %e, partition = delivery.partition, offset = delivery.offset, "notification consumer: skipping a malformed message");
+                    outcomes.push(Handled::Skipped);
+                    continue;
+                }
+            };
+            if event.owner_id == event.liker_id {
+                outcomes.push(Handled::Nothing);
+                continue;
             }
-            Err(e) => {
-                metrics::counter!("chirp_consumer_skipped_total").increment(1);
-                tracing::warn!(error = %e, partition = delivery.partition, offset = delivery.offset, "notification consumer: skipping a malformed message");
-                return Ok(Handled::Skipped);
-            }
-        };
-        if event.owner_id == event.liker_id {
-            return Ok(Handled::Nothing);
+            outcomes.push(Handled::Nothing);
+            new.push((
+                outcomes.len() - 1,
+                NewNotification {
+                    id: self.ids.next_id(),
+                    owner: event.owner_id,
+                    actor: event.liker_id,
+                    tweet: event.tweet_id,
+                    kind: "like",
+                    event_id: event.event_id,
+                    created_at: Timestamp::now(),
+                },
+            ));
         }
-        let notification = NewNotification {
-            id: self.ids.next_id(),
-            owner: event.owner_id,
-            actor: event.liker_id,
-            tweet: event.tweet_id,
-            kind: "like",
-            event_id: event.event_id,
-            created_at: Timestamp::now(),
-        };
-        match self.store.insert_notification(&notification).await {
-            Ok(true) => {
-                self.live.announce(Announcement { owner: notification.owner, notification: notification.id }).await;
-                Ok(Handled::Notified(notification.id))
-            }
-            Ok(false) | Err(StoreError::NotFound) => Ok(Handled::Nothing),
-            Err(e) => Err(e),
+        if new.is_empty() {
+            return Ok(outcomes);
         }
+        let notifications: Vec<NewNotification> = new.iter().map(|(_, n)| n.clone()).collect();
+        let stored = self.store.insert_notifications(&notifications).await?;
+        for ((slot, n), stored) in new.into_iter().zip(stored) {
+            if stored {
+                self.live.announce(Announcement { owner: n.owner, notification: n.id }).await;
+                outcomes[slot] = Handled::Notified(n.id);
+            }
+        }
+        Ok(outcomes)
     }
 }

@@ -186,16 +186,21 @@ async fn malformed_and_unknown_events_are_skipped_and_the_consumer_goes_on() {
     let tweet = tweet_id(&app, &alice, "robust").await;
     let topic = app.config.kafka_topic.clone();
 
-    app.broker.publish(&topic, b"x", b"{not json").await.unwrap();
+    // Keyed like the real events for alice, so they sit before her like in one partition.
+    app.broker.publish(&topic, alice_id.as_bytes(), b"{not json").await.unwrap();
     let mut future = TweetLiked::new(Id::from_i64(1), tweet.parse().unwrap(), alice_id.parse().unwrap(), bob_id.parse().unwrap(), Timestamp::now());
     future.schema_version = 99;
-    app.broker.publish(&topic, b"x", &serde_json::to_vec(&future).unwrap()).await.unwrap();
+    app.broker.publish(&topic, alice_id.as_bytes(), &serde_json::to_vec(&future).unwrap()).await.unwrap();
 
     app.like(&bob, &tweet).await;
     let got = app.notifications_when(&alice, |n| !n.is_empty()).await;
     assert_eq!(got.len(), 1);
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("chirp_consumer_skipped_total"), "{metrics}");
+    let skipped = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("chirp_consumer_skipped_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert_eq!(skipped, Some(2.0), "{metrics}");
 }
 
 #[tokio::test]

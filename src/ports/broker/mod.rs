@@ -53,6 +53,21 @@ pub trait Subscription: Send {
     /// The next message; waits for one.
     async fn next(&mut self) -> Result<Delivery, BrokerError>;
 
+    /// The next message (waiting for one), and any more that are already
+    /// here, up to `max`: consumers that batch their writes take these.
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<Delivery>, BrokerError> {
+        use futures::FutureExt;
+        let mut batch = vec![self.next().await?];
+        while batch.len() < max {
+            // Only what is ready now; an error surfaces on the next call.
+            match self.next().now_or_never() {
+                Some(Ok(delivery)) => batch.push(delivery),
+                _ => break,
+            }
+        }
+        Ok(batch)
+    }
+
     /// Records that `delivery` (and everything before it in its partition)
     /// is processed.
     async fn commit(&mut self, delivery: &Delivery) -> Result<(), BrokerError>;

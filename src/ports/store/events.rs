@@ -97,9 +97,10 @@ pub trait OutboxStore: Send + Sync + 'static {
 
 #[async_trait]
 pub trait NotificationStore: Send + Sync + 'static {
-    /// Stores a notification unless one for the same owner, actor, tweet and
-    /// kind exists, or the tweet is gone. True if it was stored.
-    async fn insert_notification(&self, n: &NewNotification) -> Result<bool, StoreError>;
+    /// Stores each notification, in one transaction, unless one for the same
+    /// owner, actor, tweet and kind exists or the tweet is gone. Returns, for
+    /// each, whether it was stored.
+    async fn insert_notifications(&self, batch: &[NewNotification]) -> Result<Vec<bool>, StoreError>;
 
     /// The owner's notifications, newest first.
     async fn notifications(&self, owner: Id, unread_only: bool, page: PageRequest) -> Result<Vec<NotificationRecord>, StoreError>;

@@ -73,9 +73,12 @@ impl OutboxStore for PostgresStore {
 
 #[async_trait]
 impl NotificationStore for PostgresStore {
-    async fn insert_notification(&self, n: &NewNotification) -> Result<bool, StoreError> {
+    async fn insert_notifications(&self, batch: &[NewNotification]) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        let mut stored = Vec::with_capacity(batch.len());
+        for n in batch {
         // The tweet may have been deleted since the like: then nobody is notified.
-        let stored = sqlx::query(
+        let one = sqlx::query(
             "INSERT INTO notifications (id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
              SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM tweets WHERE id = $4) \
              ON CONFLICT DO NOTHING",
@@ -87,11 +90,14 @@ impl NotificationStore for PostgresStore {
         .bind(n.kind)
         .bind(n.event_id.as_i64())
         .bind(n.created_at.as_millis())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(err)?
         .rows_affected()
             == 1;
+        stored.push(one);
+        }
+        tx.commit().await.map_err(err)?;
         Ok(stored)
     }
 
