@@ -2,6 +2,7 @@
 
 pub mod events;
 pub mod id;
+pub mod search;
 pub mod time;
 pub mod tweet;
 pub mod user;

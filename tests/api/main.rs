@@ -10,5 +10,6 @@ mod nodes;
 mod notifications;
 mod helpers;
 mod operations;
+mod search;
 mod smtp;
 mod tweets;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::domain::search::TweetQuery;
 use crate::domain::{Id, Media, MediaKind, Timestamp, Tweet, User};
 
 pub use events::{NewNotification, NotificationRecord, NotificationStore, OutboxMessage, OutboxStore};
@@ -329,10 +330,33 @@ pub trait GraphStore: Send + Sync + 'static {
     async fn follows_among(&self, follower: Id, users: &[Id]) -> Result<Vec<Id>, StoreError>;
 }
 
-/// Everything persistent; one implementation per database.
-pub trait Store: UserStore + TweetStore + GraphStore + OutboxStore + NotificationStore {}
+/// Where a username search page starts: after (group, lower-cased username),
+/// group 0 being usernames that start with the text.
+pub type UserSearchKey = (i32, String);
 
-impl<T: UserStore + TweetStore + GraphStore + OutboxStore + NotificationStore> Store for T {}
+#[async_trait]
+pub trait SearchStore: Send + Sync + 'static {
+    /// Tweets matching every word and phrase, newest first, optionally of one author.
+    async fn search_tweets(
+        &self,
+        query: &TweetQuery,
+        author: Option<Id>,
+        page: PageRequest,
+        viewer: Option<Id>,
+    ) -> Result<Vec<Tweet>, StoreError>;
+
+    /// Users whose lower-cased username contains `text` (lower case, only
+    /// `[a-z0-9_]`): those starting with it first, then by username.
+    async fn search_users(&self, text: &str, after: Option<&UserSearchKey>, limit: u32) -> Result<Vec<(UserSearchKey, User)>, StoreError>;
+
+    /// Everyone, newest first.
+    async fn list_users(&self, page: PageRequest) -> Result<Vec<User>, StoreError>;
+}
+
+/// Everything persistent; one implementation per database.
+pub trait Store: UserStore + TweetStore + GraphStore + SearchStore + OutboxStore + NotificationStore {}
+
+impl<T: UserStore + TweetStore + GraphStore + SearchStore + OutboxStore + NotificationStore> Store for T {}
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and applies its migrations.
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {

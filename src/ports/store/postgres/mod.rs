@@ -8,6 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 mod events;
 mod graph;
+mod search;
 mod tweets;
 
 use super::{Constraint, Credentials, NewUser, StoreError, USER_COLUMNS, UserRow, UserStore, classify};

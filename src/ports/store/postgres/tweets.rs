@@ -45,10 +45,11 @@ fn before(page: PageRequest) -> i64 {
 impl TweetStore for PostgresStore {
     async fn insert_tweet(&self, t: &NewTweet) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(err)?;
-        sqlx::query("INSERT INTO tweets (id, author_id, content, created_at) VALUES ($1, $2, $3, $4)")
+        sqlx::query("INSERT INTO tweets (id, author_id, content, search_terms, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(t.id.as_i64())
             .bind(t.author.as_i64())
             .bind(&t.content)
+            .bind(crate::domain::search::index_text(&t.content))
             .bind(t.created_at.as_millis())
             .execute(&mut *tx)
             .await

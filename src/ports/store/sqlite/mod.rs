@@ -10,6 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 mod events;
 mod graph;
+mod search;
 mod tweets;
 
 use super::{Constraint, Credentials, NewUser, StoreError, USER_COLUMNS, UserRow, UserStore, classify};

@@ -50,10 +50,11 @@ fn before(page: PageRequest) -> i64 {
 impl TweetStore for SqliteStore {
     async fn insert_tweet(&self, t: &NewTweet) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await.map_err(err)?;
-        sqlx::query("INSERT INTO tweets (id, author_id, content, created_at) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO tweets (id, author_id, content, search_terms, created_at) VALUES (?, ?, ?, ?, ?)")
             .bind(t.id.as_i64())
             .bind(t.author.as_i64())
             .bind(&t.content)
+            .bind(crate::domain::search::index_text(&t.content))
             .bind(t.created_at.as_millis())
             .execute(&mut *tx)
             .await

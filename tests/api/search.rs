@@ -1,0 +1,149 @@
+//! Search, the same on both databases.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{TestApp, assert_problem};
+
+fn contents(page: &Value) -> Vec<String> {
+    page["data"].as_array().unwrap().iter().map(|t| t["content"].as_str().unwrap().to_owned()).collect()
+}
+
+fn usernames(page: &Value) -> Vec<String> {
+    page["data"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn search_tweets(app: &TestApp, q: &str) -> Vec<String> {
+    let url = reqwest::Url::parse_with_params(&app.url("/api/v1/tweet"), &[("search", q), ("limit", "100")]).unwrap();
+    let r = app.client.get(url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "searching {q:?}");
+    contents(&r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn tweets_match_all_words_whole_words_ignoring_case_newest_first() {
+    let app = TestApp::spawn().await;
+    let (_, t) = app.sign_up("writer").await;
+    for text in ["The cat sat", "A category of things", "cat and dog", "DOG and Cat together", "dogs only"] {
+        app.tweet(&t, text).await;
+    }
+    assert_eq!(search_tweets(&app, "cat").await, ["DOG and Cat together", "cat and dog", "The cat sat"]);
+    assert_eq!(search_tweets(&app, "dog CAT").await, ["DOG and Cat together", "cat and dog"]);
+    assert_eq!(search_tweets(&app, "dog").await, ["DOG and Cat together", "cat and dog"], "whole words: not `dogs`");
+    assert!(search_tweets(&app, "cat fish").await.is_empty());
+}
+
+#[tokio::test]
+async fn quoted_phrases_match_adjacent_words_in_order() {
+    let app = TestApp::spawn().await;
+    let (_, t) = app.sign_up("writer").await;
+    for text in ["big red dog", "red big dog", "big dog, red"] {
+        app.tweet(&t, text).await;
+    }
+    assert_eq!(search_tweets(&app, "\"big red\"").await, ["big red dog"]);
+    assert_eq!(search_tweets(&app, "dog \"red big\"").await, ["red big dog"]);
+    assert_eq!(search_tweets(&app, "\"big red").await, ["big red dog"], "an unbalanced quote runs to the end");
+}
+
+#[tokio::test]
+async fn search_is_unicode_aware() {
+    let app = TestApp::spawn().await;
+    let (_, t) = app.sign_up("writer").await;
+    for text in ["Do'stlar bilan uchrashdik", "Привет, мир!", "Un café très noir", "do’stlarim keldi"] {
+        app.tweet(&t, text).await;
+    }
+    assert_eq!(search_tweets(&app, "do'stlar").await, ["Do'stlar bilan uchrashdik"]);
+    assert_eq!(search_tweets(&app, "DOʻSTLAR").await, ["Do'stlar bilan uchrashdik"], "any apostrophe, any case");
+    assert_eq!(search_tweets(&app, "do'stlarim").await, ["do’stlarim keldi"]);
+    assert_eq!(search_tweets(&app, "мир привет").await, ["Привет, мир!"]);
+    assert_eq!(search_tweets(&app, "\"привет мир\"").await, ["Привет, мир!"]);
+    assert_eq!(search_tweets(&app, "cafe").await, ["Un café très noir"]);
+    assert_eq!(search_tweets(&app, "CAFÉ TRES").await, ["Un café très noir"]);
+}
+
+#[tokio::test]
+async fn tweet_search_pages_combines_with_author_and_forgets_deleted_tweets() {
+    let app = TestApp::spawn().await;
+    let (alice_id, alice) = app.sign_up("alice").await;
+    let (_, bob) = app.sign_up("bob").await;
+    let mut alices = Vec::new();
+    for i in 0..5 {
+        alices.push(app.tweet(&alice, &format!("news {i}")).await["id"].as_str().unwrap().to_owned());
+        app.tweet(&bob, &format!("news from bob {i}")).await;
+    }
+    let mut seen = Vec::new();
+    let mut path = format!("/api/v1/tweet?search=news&author_id={alice_id}&limit=2");
+    loop {
+        let (status, page) = app.get_json(&path, None).await;
+        assert_eq!(status, StatusCode::OK);
+        seen.extend(contents(&page));
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/v1/tweet?search=news&author_id={alice_id}&limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["news 4", "news 3", "news 2", "news 1", "news 0"]);
+
+    app.client.delete(app.url(&format!("/api/v1/tweet/{}", alices[4]))).bearer_auth(&alice).send().await.unwrap();
+    assert_eq!(search_tweets(&app, "news").await.len(), 9);
+    assert!(!search_tweets(&app, "news 4").await.contains(&"news 4".to_owned()));
+}
+
+#[tokio::test]
+async fn hostile_search_text_is_harmless() {
+    let app = TestApp::spawn().await;
+    let (_, t) = app.sign_up("writer").await;
+    app.tweet(&t, "an ordinary tweet about NEAR and OR").await;
+    let long = "x".repeat(2000);
+    for q in [
+        "\"", "\"\"", "'", "*", "-", "-tweet", "OR", "AND", "NOT", "NEAR", "NEAR/2", "NEAR(a b)", "%", "_", "%_%", "(", ")",
+        "())(", "'; DROP TABLE tweets; --", "tweet*", "^tweet", "col:tweet", "🐦🐦", "\\", "a & b | !c", "<->", ":*", "'''",
+        "tweet \"", "{}", "[]",
+    ] {
+        let url = reqwest::Url::parse_with_params(&app.url("/api/v1/tweet"), &[("search", q)]).unwrap();
+        let r = app.client.get(url).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{q:?}");
+        let url = reqwest::Url::parse_with_params(&app.url("/api/v1/user"), &[("search", q)]).unwrap();
+        let r = app.client.get(url).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "users {q:?}");
+    }
+    assert_eq!(search_tweets(&app, "NEAR OR").await, ["an ordinary tweet about NEAR and OR"], "operators are words");
+    let url = reqwest::Url::parse_with_params(&app.url("/api/v1/tweet"), &[("search", long.as_str())]).unwrap();
+    let body = assert_problem(app.client.get(url).send().await.unwrap(), 422, "validation_failed").await;
+    assert!(body["errors"]["search"].is_array());
+    let url = reqwest::Url::parse_with_params(&app.url("/api/v1/user"), &[("search", long.as_str())]).unwrap();
+    assert_problem(app.client.get(url).send().await.unwrap(), 422, "validation_failed").await;
+}
+
+#[tokio::test]
+async fn users_are_found_by_part_of_the_username_prefix_matches_first() {
+    let app = TestApp::spawn().await;
+    for name in ["malice", "Alice", "bob", "alicia", "x_ali_x", "ALIBABA", "al_i"] {
+        app.sign_up(name).await;
+    }
+    let (_, page) = app.get_json("/api/v1/user?search=ALI", None).await;
+    assert_eq!(usernames(&page), ["ALIBABA", "Alice", "alicia", "malice", "x_ali_x"]);
+    let (_, page) = app.get_json("/api/v1/user?search=_i", None).await;
+    assert_eq!(usernames(&page), ["al_i"], "`_` is a literal underscore, not a wildcard");
+    let (_, page) = app.get_json("/api/v1/user?search=%25", None).await;
+    assert_eq!(usernames(&page), Vec::<String>::new(), "% is literal");
+
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/user?search=li&limit=2".to_owned();
+    loop {
+        let (status, page) = app.get_json(&path, None).await;
+        assert_eq!(status, StatusCode::OK);
+        seen.extend(usernames(&page));
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/v1/user?search=li&limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["ALIBABA", "Alice", "alicia", "malice", "x_ali_x"]);
+    let r = app.client.get(app.url("/api/v1/user?search=li&cursor=nonsense")).send().await.unwrap();
+    assert_problem(r, 422, "validation_failed").await;
+
+    let (_, everyone) = app.get_json("/api/v1/user?limit=100", None).await;
+    assert_eq!(usernames(&everyone)[0], "al_i", "without search: newest first");
+    assert_eq!(usernames(&everyone).len(), 7);
+}
