@@ -105,7 +105,14 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut tweet_ids = Vec::new();
     for i in 0..tweets {
-        let t: Value = client.post(format!("{base}/tweet")).bearer_auth(&author).json(&json!({"content": format!("bench {i}")})).send().await?.json().await?;
+        let t: Value = client
+            .post(format!("{base}/tweet"))
+            .bearer_auth(&author)
+            .json(&json!({"content": format!("bench {i}")}))
+            .send()
+            .await?
+            .json()
+            .await?;
         tweet_ids.push(t["id"].as_str().unwrap_or_default().to_owned());
     }
 
@@ -127,7 +134,10 @@ async fn main() -> anyhow::Result<()> {
                     let event: String = buffer.drain(..end + 2).collect();
                     let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) else { continue };
                     let Ok(n) = serde_json::from_str::<Value>(data) else { continue };
-                    let key = (n["actor"]["id"].as_str().unwrap_or_default().to_owned(), n["tweet_id"].as_str().unwrap_or_default().to_owned());
+                    let key = (
+                        n["actor"]["id"].as_str().unwrap_or_default().to_owned(),
+                        n["tweet_id"].as_str().unwrap_or_default().to_owned(),
+                    );
                     // The like's answer and its notification race; whichever is second records.
                     let mut liked = liked_at.lock().unwrap();
                     match liked.remove(&key) {
@@ -155,7 +165,8 @@ async fn main() -> anyhow::Result<()> {
     let tweet_ids = Arc::new(tweet_ids);
     let fan_ids = Arc::new(fan_ids);
     for _ in 0..concurrency {
-        let (client, base, pairs, liked_at, latencies) = (client.clone(), base.clone(), pairs.clone(), liked_at.clone(), latencies.clone());
+        let (client, base, pairs, liked_at, latencies) =
+            (client.clone(), base.clone(), pairs.clone(), liked_at.clone(), latencies.clone());
         let (fan_tokens, tweet_ids, fan_ids) = (fan_tokens.clone(), tweet_ids.clone(), fan_ids.clone());
         workers.push(tokio::spawn(async move {
             let mut done = 0u64;
@@ -193,7 +204,11 @@ async fn main() -> anyhow::Result<()> {
     let mut l = latencies.lock().unwrap().clone();
     l.sort();
     println!("backends: {backends}");
-    println!("likes: {likes} in {:.1} s = {:.0}/s ({concurrency} concurrent)", elapsed.as_secs_f64(), likes as f64 / elapsed.as_secs_f64());
+    println!(
+        "likes: {likes} in {:.1} s = {:.0}/s ({concurrency} concurrent)",
+        elapsed.as_secs_f64(),
+        likes as f64 / elapsed.as_secs_f64()
+    );
     println!(
         "notified: {} of {likes}; like-to-notification p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         l.len(),

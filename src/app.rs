@@ -36,9 +36,8 @@ pub struct Adapters {
 
 impl Adapters {
     pub async fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let store = store::connect(&config.database_url(), config.database_max_connections)
-            .await
-            .context("opening the database")?;
+        let store =
+            store::connect(&config.database_url(), config.database_max_connections).await.context("opening the database")?;
         let cache: Arc<dyn Cache> = match &config.redis_url {
             Some(url) => Arc::new(RedisCache::connect(url.expose(), &config.redis_prefix).await.context("connecting to Redis")?),
             None => Arc::new(MemoryCache::new(1_000_000)),
@@ -48,7 +47,9 @@ impl Adapters {
             None => Arc::new(LogMailer),
         };
         let broker: Arc<dyn Broker> = match &config.kafka_brokers {
-            Some(brokers) => Arc::new(KafkaBroker::connect(brokers, config.kafka_partitions).await.context("connecting to Kafka")?),
+            Some(brokers) => {
+                Arc::new(KafkaBroker::connect(brokers, config.kafka_partitions).await.context("connecting to Kafka")?)
+            }
             None => Arc::new(MemoryBroker::default()),
         };
         Ok(Self { store, cache, mailer, broker })

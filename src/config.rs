@@ -69,12 +69,7 @@ impl FromStr for IpBlock {
         let addr: IpAddr = addr.trim().parse().map_err(|e| format!("{s:?}: {e}"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
-            Some(p) => p
-                .trim()
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("{s:?}: bad prefix length"))?,
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("{s:?}: bad prefix length"))?,
             None => max,
         };
         Ok(Self { addr, prefix })

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::extract::{AuthUser, Json};
 use super::users::UserBody;
-use super::{AppState, ApiResult, Problem};
+use super::{ApiResult, AppState, Problem};
 use crate::services::accounts::{Registration, Session};
 
 #[derive(Deserialize, ToSchema)]
@@ -72,12 +72,7 @@ pub struct SessionBody {
 
 impl From<Session> for SessionBody {
     fn from(s: Session) -> Self {
-        Self {
-            user: UserBody::public(s.user),
-            access_token: s.token.token,
-            token_type: "Bearer",
-            expires_in: s.token.expires_in,
-        }
+        Self { user: UserBody::public(s.user), access_token: s.token.token, token_type: "Bearer", expires_in: s.token.expires_in }
     }
 }
 

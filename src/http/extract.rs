@@ -27,9 +27,7 @@ where
             let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
             let essence = ct.split(';').next().unwrap_or_default().trim();
             if !(essence == "application/json" || essence.ends_with("+json")) {
-                return Err(Error::UnsupportedMediaType(format!(
-                    "expected Content-Type: application/json, got {essence:?}"
-                )));
+                return Err(Error::UnsupportedMediaType(format!("expected Content-Type: application/json, got {essence:?}")));
             }
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {

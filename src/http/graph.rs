@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use super::extract::{AuthUser, MaybeAuthUser, parse_id};
 use super::pages::{PageBody, PageQuery};
 use super::users::UserBody;
-use super::{AppState, ApiResult, Problem};
+use super::{ApiResult, AppState, Problem};
 use crate::services::graph::UserView;
 use crate::services::tweets::Change;
 
@@ -22,7 +22,11 @@ fn body(view: UserView) -> UserBody {
         (status = 401, description = "A token was sent but is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get_user(State(state): State<AppState>, viewer: MaybeAuthUser, Path(id): Path<String>) -> ApiResult<axum::Json<UserBody>> {
+pub async fn get_user(
+    State(state): State<AppState>,
+    viewer: MaybeAuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<UserBody>> {
     let view = state.graph.user(parse_id(&id)?, viewer.0).await?;
     Ok(axum::Json(body(view)))
 }

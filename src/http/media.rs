@@ -33,7 +33,8 @@ pub async fn post_with_media(state: &AppState, _me: Id, mut multipart: Multipart
                     }
                     bytes.extend_from_slice(&chunk);
                 }
-                let s = String::from_utf8(bytes).map_err(|_| Error::Validation(FieldErrors::single("content", "must be UTF-8 text")))?;
+                let s = String::from_utf8(bytes)
+                    .map_err(|_| Error::Validation(FieldErrors::single("content", "must be UTF-8 text")))?;
                 text = Some(Tweets::check_text(Some(&s))?);
             }
             other => {

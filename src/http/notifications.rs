@@ -13,10 +13,10 @@ use tokio::sync::broadcast::error::RecvError;
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{AuthUser, Json};
+use super::pages::PageBody;
 use super::tweets::TweetBody;
 use super::users::UserBody;
-use super::pages::PageBody;
-use super::{AppState, ApiResult, Problem};
+use super::{ApiResult, AppState, Problem};
 use crate::domain::{FieldErrors, Id, Timestamp};
 use crate::error::Error;
 use crate::ports::store::NotificationRecord;
@@ -114,7 +114,11 @@ pub async fn list(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn mark_read(State(state): State<AppState>, AuthUser(me): AuthUser, Json(req): Json<MarkReadRequest>) -> ApiResult<StatusCode> {
+pub async fn mark_read(
+    State(state): State<AppState>,
+    AuthUser(me): AuthUser,
+    Json(req): Json<MarkReadRequest>,
+) -> ApiResult<StatusCode> {
     let ids = match req.ids {
         Some(ids) if ids.len() > 1000 => return Err(Error::Validation(FieldErrors::single("ids", "at most 1000 at a time"))),
         // Ids that are not ids name no notification of the caller's: nothing to mark.

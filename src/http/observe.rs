@@ -14,11 +14,8 @@ use super::problem::{self, InternalCause, Problem};
 pub async fn observe(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route =
+        request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".to_owned());
 
     let mut response = next.run(request).await;
     let status = response.status();
@@ -31,9 +28,7 @@ pub async fn observe(request: Request, next: Next) -> Response {
     } else if let Some(ct) = response.headers().get(header::CONTENT_TYPE)
         && ct == "application/json"
     {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
     }
 
     let labels = [("method", method), ("route", route), ("status", status.as_u16().to_string())];

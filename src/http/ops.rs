@@ -44,7 +44,8 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             Err(_) => "timed out".into(),
         }
     }
-    let (database, cache, broker) = tokio::join!(check(state.store.ping()), check(state.cache.ping()), check(state.broker.ping()));
+    let (database, cache, broker) =
+        tokio::join!(check(state.store.ping()), check(state.cache.ping()), check(state.broker.ping()));
     let checks = std::collections::BTreeMap::from([("database", database), ("cache", cache), ("broker", broker)]);
     let ready = checks.values().all(|v| v == "ok");
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };

@@ -58,11 +58,8 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpBlock]) -> IpAd
 }
 
 pub async fn limit(State(limit): State<Arc<RateLimit>>, request: Request, next: Next) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let peer =
+        request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let ip = client_ip(peer, request.headers(), &limit.trusted_proxies);
     let (remaining, mut response) = match limit.limiter.check_key(&ip) {
         Ok(state) => (state.remaining_burst_capacity(), next.run(request).await),

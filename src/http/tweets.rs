@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::extract::{AuthUser, MaybeAuthUser, parse_id};
 use super::pages::{PageBody, PageQuery};
 use super::users::UserBody;
-use super::{AppState, ApiResult, Problem};
+use super::{ApiResult, AppState, Problem};
 use crate::domain::{FieldErrors, Id, Media, MediaKind, Timestamp, Tweet};
 use crate::error::Error;
 use crate::services::pages::page_request;
@@ -134,7 +134,11 @@ fn tweet_body(state: &AppState, tweet: Tweet) -> TweetBody {
         (status = 415, description = "`unsupported_media_type`: the file's bytes are not a supported image or video", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed` or `invalid_media`", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn post_tweet(State(state): State<AppState>, AuthUser(me): AuthUser, request: Request) -> ApiResult<(StatusCode, axum::Json<TweetBody>)> {
+pub async fn post_tweet(
+    State(state): State<AppState>,
+    AuthUser(me): AuthUser,
+    request: Request,
+) -> ApiResult<(StatusCode, axum::Json<TweetBody>)> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_ascii_lowercase);
     let essence = content_type.as_deref().map(|ct| ct.split(';').next().unwrap_or_default().trim().to_owned());
     let is_multipart = essence.as_deref() == Some("multipart/form-data");
@@ -170,7 +174,11 @@ pub async fn post_tweet(State(state): State<AppState>, AuthUser(me): AuthUser, r
         (status = 401, description = "A token was sent but is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get_tweet(State(state): State<AppState>, viewer: MaybeAuthUser, Path(id): Path<String>) -> ApiResult<axum::Json<TweetBody>> {
+pub async fn get_tweet(
+    State(state): State<AppState>,
+    viewer: MaybeAuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<TweetBody>> {
     let tweet = state.tweets.get(parse_id(&id)?, viewer.0).await?;
     Ok(axum::Json(tweet_body(&state, tweet)))
 }
@@ -184,7 +192,11 @@ pub async fn get_tweet(State(state): State<AppState>, viewer: MaybeAuthUser, Pat
         (status = 403, description = "`forbidden`: not the author", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn delete_tweet(State(state): State<AppState>, AuthUser(me): AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_tweet(
+    State(state): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let media = state.tweets.delete(parse_id(&id)?, me).await?;
     super::media::remove_files(&state, &media).await;
     Ok(StatusCode::NO_CONTENT)
@@ -206,7 +218,9 @@ pub async fn list_tweets(
     let page = page_request(query.limit.as_deref(), query.cursor.as_deref())?;
     let author = match query.author_id.as_deref() {
         None | Some("") => None,
-        Some(raw) => Some(raw.parse::<Id>().map_err(|_| Error::Validation(FieldErrors::single("author_id", "is not a user id")))?),
+        Some(raw) => {
+            Some(raw.parse::<Id>().map_err(|_| Error::Validation(FieldErrors::single("author_id", "is not a user id")))?)
+        }
     };
     let page = match query.search.as_deref() {
         Some(search) => state.search.tweets(search, author, page, viewer.0).await?,
@@ -241,7 +255,11 @@ pub async fn timeline(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn like(State(state): State<AppState>, AuthUser(me): AuthUser, Path(id): Path<String>) -> ApiResult<(StatusCode, axum::Json<TweetBody>)> {
+pub async fn like(
+    State(state): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, axum::Json<TweetBody>)> {
     let (change, tweet) = state.tweets.like(me, parse_id(&id)?).await?;
     let status = if change == Change::Created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, axum::Json(tweet_body(&state, tweet))))

@@ -100,7 +100,17 @@ impl Accounts {
         code_key: [u8; 32],
         registration_ttl: Duration,
     ) -> Self {
-        Self { store, cache, mailer, tokens, ids, code_key, registration_ttl, decoy_hash: OnceCell::new(), known_users: Mutex::default() }
+        Self {
+            store,
+            cache,
+            mailer,
+            tokens,
+            ids,
+            code_key,
+            registration_ttl,
+            decoy_hash: OnceCell::new(),
+            known_users: Mutex::default(),
+        }
     }
 
     fn code_mac(&self, email: &Email, code: &str) -> Hmac<Sha256> {

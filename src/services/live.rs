@@ -77,7 +77,8 @@ impl LiveHub {
             }
             Fanout::Redis { conn, channel } => {
                 let mut conn = conn.clone();
-                let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH").arg(channel).arg(encode(a)).query_async(&mut conn).await;
+                let sent: redis::RedisResult<i64> =
+                    redis::cmd("PUBLISH").arg(channel).arg(encode(a)).query_async(&mut conn).await;
                 if let Err(e) = sent {
                     // The notification is stored; only the live push is missed. Deliver locally at least.
                     tracing::warn!(error = %e, "live notifications: Redis publish failed");
@@ -92,7 +93,12 @@ impl LiveHub {
     }
 }
 
-async fn listen(client: &redis::Client, channel: &str, local: &broadcast::Sender<Announcement>, stop: &CancellationToken) -> anyhow::Result<()> {
+async fn listen(
+    client: &redis::Client,
+    channel: &str,
+    local: &broadcast::Sender<Announcement>,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(channel).await?;
     let mut messages = pubsub.on_message();

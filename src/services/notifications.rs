@@ -101,7 +101,10 @@ impl NotificationConsumer {
                     Ok(_) => break,
                     Err(e) => {
                         metrics::counter!("chirp_consumer_errors_total").increment(1);
-                        tracing::warn!(error = format!("{:#}", anyhow::Error::from(e)), "notification consumer: retrying a batch");
+                        tracing::warn!(
+                            error = format!("{:#}", anyhow::Error::from(e)),
+                            "notification consumer: retrying a batch"
+                        );
                         tokio::select! {
                             _ = stop.cancelled() => return Ok(()),
                             _ = tokio::time::sleep(wait) => {}

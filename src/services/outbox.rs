@@ -49,7 +49,11 @@ impl OutboxRelay {
                 Ok(Round::NotLeader) => LEASE_TTL / 3,
                 Err(e) => {
                     metrics::counter!("chirp_outbox_publish_errors_total").increment(1);
-                    tracing::warn!(error = format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "outbox relay: publishing failed");
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        retry_in_ms = backoff.as_millis() as u64,
+                        "outbox relay: publishing failed"
+                    );
                     let wait = backoff;
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                     wait

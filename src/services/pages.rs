@@ -51,13 +51,15 @@ pub fn page_request(limit: Option<&str>, cursor: Option<&str>) -> Result<(PageRe
     };
     let before = match cursor {
         None | Some("") => Some(None),
-        Some(s) => match URL_SAFE_NO_PAD.decode(s).ok().and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse::<Id>().ok()) {
-            Some(id) => Some(Some(id)),
-            None => {
-                errors.add("cursor", "is not a cursor returned by this API");
-                None
+        Some(s) => {
+            match URL_SAFE_NO_PAD.decode(s).ok().and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse::<Id>().ok()) {
+                Some(id) => Some(Some(id)),
+                None => {
+                    errors.add("cursor", "is not a cursor returned by this API");
+                    None
+                }
             }
-        },
+        }
     };
     match (limit, before) {
         (Some(limit), Some(before)) => Ok((PageRequest { before, limit: limit + 1 }, limit)),

@@ -41,7 +41,13 @@ impl Search {
     }
 
     /// Tweets containing every word and phrase of `text`, newest first.
-    pub async fn tweets(&self, text: &str, author: Option<Id>, page: (PageRequest, u32), viewer: Option<Id>) -> Result<Page<Tweet>> {
+    pub async fn tweets(
+        &self,
+        text: &str,
+        author: Option<Id>,
+        page: (PageRequest, u32),
+        viewer: Option<Id>,
+    ) -> Result<Page<Tweet>> {
         if text.chars().count() > MAX_QUERY_CHARS {
             return Err(too_long(MAX_QUERY_CHARS));
         }
@@ -68,7 +74,10 @@ impl Search {
         }
         let (_, limit) = page_request(limit, None)?;
         let after = match cursor.filter(|c| !c.is_empty()) {
-            Some(c) => Some(decode_key(c).ok_or_else(|| Error::Validation(FieldErrors::single("cursor", "is not a cursor returned by this API")))?),
+            Some(c) => Some(
+                decode_key(c)
+                    .ok_or_else(|| Error::Validation(FieldErrors::single("cursor", "is not a cursor returned by this API")))?,
+            ),
             None => None,
         };
         let text = text.to_ascii_lowercase();

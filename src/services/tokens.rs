@@ -50,12 +50,7 @@ impl Tokens {
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = 0;
-        Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
-            ttl,
-        }
+        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation, ttl }
     }
 
     pub fn issue(&self, user: Id) -> anyhow::Result<AccessToken> {
@@ -76,10 +71,7 @@ impl Tokens {
 /// The token secret: configured, or generated once and kept in the data dir.
 pub fn load_or_create_secret(configured: Option<&Secret>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     if let Some(secret) = configured {
-        anyhow::ensure!(
-            secret.expose().len() >= MIN_SECRET_LEN,
-            "CHIRP_JWT_SECRET must be at least {MIN_SECRET_LEN} bytes"
-        );
+        anyhow::ensure!(secret.expose().len() >= MIN_SECRET_LEN, "CHIRP_JWT_SECRET must be at least {MIN_SECRET_LEN} bytes");
         return Ok(secret.expose().as_bytes().to_vec());
     }
     let path = data_dir.join("jwt.secret");

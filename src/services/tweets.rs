@@ -36,7 +36,8 @@ impl Tweets {
 
     /// Checks tweet text before any media is processed, so a bad text costs no upload work.
     pub fn check_text(content: Option<&str>) -> Result<TweetText> {
-        TweetText::parse(content.unwrap_or_default()).map_err(|e| Error::Validation(FieldErrors::single("content", e.to_string())))
+        TweetText::parse(content.unwrap_or_default())
+            .map_err(|e| Error::Validation(FieldErrors::single("content", e.to_string())))
     }
 
     /// Posts a tweet. `media` is already stored; the caller removes it if this fails.
@@ -48,7 +49,10 @@ impl Tweets {
         let id = self.ids.next_id();
         let new = NewTweet { id, author, content: text.as_str().to_owned(), media, created_at: id.timestamp() };
         self.store.insert_tweet(&new).await?;
-        self.store.tweet(id, Some(author)).await?.ok_or_else(|| Error::Internal(anyhow::anyhow!("tweet {id} vanished after insert")))
+        self.store
+            .tweet(id, Some(author))
+            .await?
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("tweet {id} vanished after insert")))
     }
 
     pub async fn get(&self, id: Id, viewer: Option<Id>) -> Result<Tweet> {

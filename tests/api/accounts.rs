@@ -102,7 +102,10 @@ async fn register_rejects_wrong_types() {
 async fn register_rejects_an_oversized_body() {
     let app = TestApp::spawn().await;
     let r = app
-        .post_json("/api/v1/register", &json!({"email": "x@example.com", "username": "xx_x", "name": "x".repeat(200_000), "password": PASSWORD}))
+        .post_json(
+            "/api/v1/register",
+            &json!({"email": "x@example.com", "username": "xx_x", "name": "x".repeat(200_000), "password": PASSWORD}),
+        )
         .await;
     assert_problem(r, 413, "payload_too_large").await;
 }

@@ -76,7 +76,10 @@ async fn me_requires_a_valid_token() {
         ("expired", Some(format!("Bearer {}", sign(&secret, &claims(&id, t - 7200, t - 3600))))),
         ("not yet valid", Some(format!("Bearer {}", sign(&secret, &claims(&id, t + 3600, t + 7200))))),
         ("unknown user", Some(format!("Bearer {}", sign(&secret, &claims("123456789", t, t + 600))))),
-        ("wrong issuer", Some(format!("Bearer {}", sign(&secret, &json!({"sub": id, "iss": "evil", "iat": t, "nbf": t, "exp": t + 600}))))),
+        (
+            "wrong issuer",
+            Some(format!("Bearer {}", sign(&secret, &json!({"sub": id, "iss": "evil", "iat": t, "nbf": t, "exp": t + 600})))),
+        ),
     ];
     for (case, header) in cases {
         let mut req = app.client.get(app.url("/api/v1/me"));

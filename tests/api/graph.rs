@@ -109,7 +109,9 @@ async fn the_home_timeline_follows_follows() {
     app.tweet(&carol, "carol 1").await;
     app.tweet(&alice, "alice 1").await;
 
-    let contents = |page: &Value| page["data"].as_array().unwrap().iter().map(|t| t["content"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let contents = |page: &Value| {
+        page["data"].as_array().unwrap().iter().map(|t| t["content"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
     let (_, tl) = app.get_json("/api/v1/timeline", Some(&alice)).await;
     assert_eq!(contents(&tl), ["alice 1"]);
 

@@ -155,8 +155,11 @@ impl TestApp {
     }
 
     pub async fn register(&self, email: &str, username: &str, password: &str) -> Response {
-        self.post_json("/api/v1/register", &json!({"email": email, "username": username, "name": "Test User", "password": password}))
-            .await
+        self.post_json(
+            "/api/v1/register",
+            &json!({"email": email, "username": username, "name": "Test User", "password": password}),
+        )
+        .await
     }
 
     /// The code in the last email sent to `email`.
@@ -223,10 +226,7 @@ fn tracing_subscriber_init(config: &Config) -> Option<()> {
 
 /// The 6-digit code in an email body.
 pub fn extract_code(body: &str) -> String {
-    body.split(|c: char| !c.is_ascii_digit())
-        .find(|w| w.len() == 6)
-        .unwrap_or_else(|| panic!("no code in {body:?}"))
-        .to_owned()
+    body.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).unwrap_or_else(|| panic!("no code in {body:?}")).to_owned()
 }
 
 /// Asserts a problem response with `status` and `code`; returns the body.
@@ -240,4 +240,3 @@ pub async fn assert_problem(response: Response, status: u16, code: &str) -> Valu
     assert!(body["title"].is_string() && body["detail"].is_string() && body["type"].is_string(), "{body}");
     body
 }
-

@@ -108,7 +108,14 @@ async fn notifications_are_marked_read_some_or_all() {
     assert_eq!(got.len(), 3);
 
     let first = got[0]["id"].as_str().unwrap();
-    let r = app.client.post(app.url("/api/v1/notifications/read")).bearer_auth(&alice).json(&json!({"ids": [first, "nonsense"]})).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/api/v1/notifications/read"))
+        .bearer_auth(&alice)
+        .json(&json!({"ids": [first, "nonsense"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let (_, unread) = app.get_json("/api/v1/notifications?unread=true", Some(&alice)).await;
     assert_eq!(unread["data"].as_array().unwrap().len(), 2);
@@ -188,7 +195,13 @@ async fn malformed_and_unknown_events_are_skipped_and_the_consumer_goes_on() {
 
     // Keyed like the real events for alice, so they sit before her like in one partition.
     app.broker.publish(&topic, alice_id.as_bytes(), b"{not json").await.unwrap();
-    let mut future = TweetLiked::new(Id::from_i64(1), tweet.parse().unwrap(), alice_id.parse().unwrap(), bob_id.parse().unwrap(), Timestamp::now());
+    let mut future = TweetLiked::new(
+        Id::from_i64(1),
+        tweet.parse().unwrap(),
+        alice_id.parse().unwrap(),
+        bob_id.parse().unwrap(),
+        Timestamp::now(),
+    );
     future.schema_version = 99;
     app.broker.publish(&topic, alice_id.as_bytes(), &serde_json::to_vec(&future).unwrap()).await.unwrap();
 
@@ -196,10 +209,8 @@ async fn malformed_and_unknown_events_are_skipped_and_the_consumer_goes_on() {
     let got = app.notifications_when(&alice, |n| !n.is_empty()).await;
     assert_eq!(got.len(), 1);
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    let skipped = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("chirp_consumer_skipped_total "))
-        .and_then(|v| v.trim().parse::<f64>().ok());
+    let skipped =
+        metrics.lines().find_map(|l| l.strip_prefix("chirp_consumer_skipped_total ")).and_then(|v| v.trim().parse::<f64>().ok());
     assert_eq!(skipped, Some(2.0), "{metrics}");
 }
 
@@ -214,7 +225,13 @@ async fn an_event_delivered_twice_notifies_once() {
     let topic = app.config.kafka_topic.clone();
 
     // As if the relay died between publishing and marking: the same event goes out again.
-    let event = TweetLiked::new(Id::from_i64(42), tweet.parse().unwrap(), alice_id.parse().unwrap(), bob_id.parse().unwrap(), Timestamp::now());
+    let event = TweetLiked::new(
+        Id::from_i64(42),
+        tweet.parse().unwrap(),
+        alice_id.parse().unwrap(),
+        bob_id.parse().unwrap(),
+        Timestamp::now(),
+    );
     let bytes = serde_json::to_vec(&event).unwrap();
     app.broker.publish(&topic, alice_id.as_bytes(), &bytes).await.unwrap();
     app.broker.publish(&topic, alice_id.as_bytes(), &bytes).await.unwrap();
@@ -235,7 +252,13 @@ async fn a_like_on_a_tweet_deleted_before_its_event_is_consumed_notifies_nobody(
     app.client.delete(app.url(&format!("/api/v1/tweet/{tweet}"))).bearer_auth(&alice).send().await.unwrap();
     let topic = app.config.kafka_topic.clone();
 
-    let event = TweetLiked::new(Id::from_i64(43), tweet.parse().unwrap(), alice_id.parse().unwrap(), bob_id.parse().unwrap(), Timestamp::now());
+    let event = TweetLiked::new(
+        Id::from_i64(43),
+        tweet.parse().unwrap(),
+        alice_id.parse().unwrap(),
+        bob_id.parse().unwrap(),
+        Timestamp::now(),
+    );
     app.broker.publish(&topic, alice_id.as_bytes(), &serde_json::to_vec(&event).unwrap()).await.unwrap();
     app.like(&carol, &barrier).await;
     let got = app.notifications_when(&alice, |n| !n.is_empty()).await;

@@ -7,11 +7,14 @@ use reqwest::StatusCode;
 
 use crate::helpers::{TestApp, assert_problem, extract_code};
 
+/// Each delivered message: its recipients and its text.
+type Delivered = Arc<Mutex<Vec<(Vec<String>, String)>>>;
+
 #[derive(Clone, Default)]
 struct Inbox {
     current: Vec<u8>,
     recipients: Vec<String>,
-    delivered: Arc<Mutex<Vec<(Vec<String>, String)>>>,
+    delivered: Delivered,
 }
 
 impl Handler for Inbox {
@@ -33,7 +36,7 @@ impl Handler for Inbox {
     }
 }
 
-fn start_smtp_server() -> (u16, Arc<Mutex<Vec<(Vec<String>, String)>>>) {
+fn start_smtp_server() -> (u16, Delivered) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let inbox = Inbox::default();

@@ -5,7 +5,14 @@ use crate::helpers::{TestApp, assert_problem};
 
 impl TestApp {
     pub async fn tweet(&self, token: &str, content: &str) -> Value {
-        let r = self.client.post(self.url("/api/v1/tweet")).bearer_auth(token).json(&json!({"content": content})).send().await.unwrap();
+        let r = self
+            .client
+            .post(self.url("/api/v1/tweet"))
+            .bearer_auth(token)
+            .json(&json!({"content": content}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::CREATED, "posting {content:?}");
         r.json().await.unwrap()
     }
@@ -149,7 +156,8 @@ async fn likes_count_each_liker_once() {
     let (_, bob) = app.sign_up("bob").await;
     let id = app.tweet(&alice, "like me").await["id"].as_str().unwrap().to_owned();
     let like = |token: &str| app.client.post(app.url(&format!("/api/v1/tweet/{id}/like"))).bearer_auth(token.to_owned()).send();
-    let unlike = |token: &str| app.client.delete(app.url(&format!("/api/v1/tweet/{id}/unlike"))).bearer_auth(token.to_owned()).send();
+    let unlike =
+        |token: &str| app.client.delete(app.url(&format!("/api/v1/tweet/{id}/unlike"))).bearer_auth(token.to_owned()).send();
 
     let r = like(&bob).await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
@@ -184,7 +192,8 @@ async fn fifty_users_liking_at_once_count_exactly() {
     let (_, t) = app.get_json(&format!("/api/v1/tweet/{id}"), None).await;
     assert_eq!(t["like_count"], 50);
 
-    let unlikes = tokens[..20].iter().map(|t| app.client.delete(app.url(&format!("/api/v1/tweet/{id}/unlike"))).bearer_auth(t).send());
+    let unlikes =
+        tokens[..20].iter().map(|t| app.client.delete(app.url(&format!("/api/v1/tweet/{id}/unlike"))).bearer_auth(t).send());
     futures::future::join_all(unlikes).await;
     let (_, t) = app.get_json(&format!("/api/v1/tweet/{id}"), None).await;
     assert_eq!(t["like_count"], 30);

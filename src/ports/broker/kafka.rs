@@ -135,8 +135,12 @@ impl ConsumerContext for GroupMember {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let partitions = |list: &TopicPartitionList| -> Vec<i32> { list.elements().iter().map(|e| e.partition()).collect() };
         match rebalance {
-            Rebalance::Assign(list) => tracing::info!(group = %self.group, partitions = ?partitions(list), "kafka: partitions assigned"),
-            Rebalance::Revoke(list) => tracing::info!(group = %self.group, partitions = ?partitions(list), "kafka: partitions revoked"),
+            Rebalance::Assign(list) => {
+                tracing::info!(group = %self.group, partitions = ?partitions(list), "kafka: partitions assigned")
+            }
+            Rebalance::Revoke(list) => {
+                tracing::info!(group = %self.group, partitions = ?partitions(list), "kafka: partitions revoked")
+            }
             Rebalance::Error(e) => tracing::warn!(group = %self.group, error = %e, "kafka: rebalance failed"),
         }
     }
@@ -203,7 +207,9 @@ impl Subscription for KafkaSubscription {
             return Ok(());
         }
         let mut offsets = TopicPartitionList::new();
-        offsets.add_partition_offset(&self.topic, delivery.partition, Offset::Offset(delivery.offset + 1)).map_err(unavailable)?;
+        offsets
+            .add_partition_offset(&self.topic, delivery.partition, Offset::Offset(delivery.offset + 1))
+            .map_err(unavailable)?;
         let consumer = self.consumer().clone();
         match blocking(move || consumer.commit(&offsets, CommitMode::Sync)).await {
             Err(BrokerError::Unavailable(e)) if e.downcast_ref::<KafkaError>().is_some_and(lost_to_rebalance) => {

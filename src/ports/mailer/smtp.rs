@@ -62,10 +62,7 @@ impl SmtpMailer {
             .timeout(Some(Duration::from_secs(15)));
         if !url.username().is_empty() {
             let decode = |s: &str| percent_decode(s);
-            builder = builder.credentials(Credentials::new(
-                decode(url.username()),
-                decode(url.password().unwrap_or_default()),
-            ));
+            builder = builder.credentials(Credentials::new(decode(url.username()), decode(url.password().unwrap_or_default())));
         }
         let from = from.parse::<Mailbox>().context("CHIRP_MAIL_FROM is not a mailbox")?;
         Ok(Self { transport: builder.build(), from })

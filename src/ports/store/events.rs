@@ -103,7 +103,8 @@ pub trait NotificationStore: Send + Sync + 'static {
     async fn insert_notifications(&self, batch: &[NewNotification]) -> Result<Vec<bool>, StoreError>;
 
     /// The owner's notifications, newest first.
-    async fn notifications(&self, owner: Id, unread_only: bool, page: PageRequest) -> Result<Vec<NotificationRecord>, StoreError>;
+    async fn notifications(&self, owner: Id, unread_only: bool, page: PageRequest)
+    -> Result<Vec<NotificationRecord>, StoreError>;
 
     async fn notification(&self, owner: Id, id: Id) -> Result<Option<NotificationRecord>, StoreError>;
 

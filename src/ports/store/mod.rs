@@ -71,9 +71,11 @@ fn classify(e: sqlx::Error, constraint_of: impl Fn(&dyn sqlx::error::DatabaseErr
             Some(c) => StoreError::Conflict(c),
             None => StoreError::Other(e.into()),
         },
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
-            StoreError::Unavailable(e.into())
-        }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_) => StoreError::Unavailable(e.into()),
         _ => StoreError::Other(e.into()),
     }
 }
@@ -347,7 +349,12 @@ pub trait SearchStore: Send + Sync + 'static {
 
     /// Users whose lower-cased username contains `text` (lower case, only
     /// `[a-z0-9_]`): those starting with it first, then by username.
-    async fn search_users(&self, text: &str, after: Option<&UserSearchKey>, limit: u32) -> Result<Vec<(UserSearchKey, User)>, StoreError>;
+    async fn search_users(
+        &self,
+        text: &str,
+        after: Option<&UserSearchKey>,
+        limit: u32,
+    ) -> Result<Vec<(UserSearchKey, User)>, StoreError>;
 
     /// Everyone, newest first.
     async fn list_users(&self, page: PageRequest) -> Result<Vec<User>, StoreError>;

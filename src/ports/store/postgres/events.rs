@@ -77,31 +77,36 @@ impl NotificationStore for PostgresStore {
         let mut tx = self.pool.begin().await.map_err(err)?;
         let mut stored = Vec::with_capacity(batch.len());
         for n in batch {
-        // The tweet may have been deleted since the like: then nobody is notified.
-        let one = sqlx::query(
-            "INSERT INTO notifications (id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
+            // The tweet may have been deleted since the like: then nobody is notified.
+            let one = sqlx::query(
+                "INSERT INTO notifications (id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
              SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM tweets WHERE id = $4) \
              ON CONFLICT DO NOTHING",
-        )
-        .bind(n.id.as_i64())
-        .bind(n.owner.as_i64())
-        .bind(n.actor.as_i64())
-        .bind(n.tweet.as_i64())
-        .bind(n.kind)
-        .bind(n.event_id.as_i64())
-        .bind(n.created_at.as_millis())
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?
-        .rows_affected()
-            == 1;
-        stored.push(one);
+            )
+            .bind(n.id.as_i64())
+            .bind(n.owner.as_i64())
+            .bind(n.actor.as_i64())
+            .bind(n.tweet.as_i64())
+            .bind(n.kind)
+            .bind(n.event_id.as_i64())
+            .bind(n.created_at.as_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?
+            .rows_affected()
+                == 1;
+            stored.push(one);
         }
         tx.commit().await.map_err(err)?;
         Ok(stored)
     }
 
-    async fn notifications(&self, owner: Id, unread_only: bool, page: PageRequest) -> Result<Vec<NotificationRecord>, StoreError> {
+    async fn notifications(
+        &self,
+        owner: Id,
+        unread_only: bool,
+        page: PageRequest,
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
         let unread = if unread_only { " AND NOT n.read" } else { "" };
         let rows: Vec<NotificationRow> = sqlx::query_as(&format!(
             "{} WHERE n.owner_id = $1 AND n.id < $2{unread} ORDER BY n.id DESC LIMIT $3",

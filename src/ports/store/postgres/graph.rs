@@ -36,15 +36,17 @@ impl GraphStore for PostgresStore {
         if !user_exists(&mut tx, followee).await? {
             return Err(StoreError::NotFound);
         }
-        let added = sqlx::query("INSERT INTO follows (follower_id, followee_id, id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-            .bind(follower.as_i64())
-            .bind(followee.as_i64())
-            .bind(follow_id.as_i64())
-            .bind(at.as_millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?
-            .rows_affected()
+        let added = sqlx::query(
+            "INSERT INTO follows (follower_id, followee_id, id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(follower.as_i64())
+        .bind(followee.as_i64())
+        .bind(follow_id.as_i64())
+        .bind(at.as_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?
+        .rows_affected()
             == 1;
         if added {
             adjust_counts(&mut tx, follower, followee, 1).await?;
@@ -82,12 +84,13 @@ impl GraphStore for PostgresStore {
 
     async fn follows_among(&self, follower: Id, users: &[Id]) -> Result<Vec<Id>, StoreError> {
         let users: Vec<i64> = users.iter().map(|u| u.as_i64()).collect();
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT followee_id FROM follows WHERE follower_id = $1 AND followee_id = ANY($2)")
-            .bind(follower.as_i64())
-            .bind(&users)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(err)?;
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT followee_id FROM follows WHERE follower_id = $1 AND followee_id = ANY($2)")
+                .bind(follower.as_i64())
+                .bind(&users)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err)?;
         Ok(ids.into_iter().map(Id::from_i64).collect())
     }
 }

@@ -14,7 +14,13 @@ struct FoundUser {
 
 #[async_trait]
 impl SearchStore for PostgresStore {
-    async fn search_tweets(&self, query: &TweetQuery, author: Option<Id>, page: PageRequest, viewer: Option<Id>) -> Result<Vec<Tweet>, StoreError> {
+    async fn search_tweets(
+        &self,
+        query: &TweetQuery,
+        author: Option<Id>,
+        page: PageRequest,
+        viewer: Option<Id>,
+    ) -> Result<Vec<Tweet>, StoreError> {
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM tweets \
              WHERE to_tsvector('simple', search_terms) @@ to_tsquery('simple', $1) \
@@ -32,7 +38,12 @@ impl SearchStore for PostgresStore {
         self.tweets_by_ids(&ids, viewer).await
     }
 
-    async fn search_users(&self, text: &str, after: Option<&UserSearchKey>, limit: u32) -> Result<Vec<(UserSearchKey, User)>, StoreError> {
+    async fn search_users(
+        &self,
+        text: &str,
+        after: Option<&UserSearchKey>,
+        limit: u32,
+    ) -> Result<Vec<(UserSearchKey, User)>, StoreError> {
         // `text` is [a-z0-9_]; only `_` means something to LIKE, so it is escaped.
         let escaped = text.replace('_', "\\_");
         let (after_group, after_name) = after.cloned().unwrap_or((-1, String::new()));
@@ -60,12 +71,13 @@ impl SearchStore for PostgresStore {
     }
 
     async fn list_users(&self, page: PageRequest) -> Result<Vec<User>, StoreError> {
-        let rows: Vec<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id < $1 ORDER BY id DESC LIMIT $2"))
-            .bind(page.before.map_or(i64::MAX, Id::as_i64))
-            .bind(i64::from(page.limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(err)?;
+        let rows: Vec<UserRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id < $1 ORDER BY id DESC LIMIT $2"))
+                .bind(page.before.map_or(i64::MAX, Id::as_i64))
+                .bind(i64::from(page.limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err)?;
         Ok(rows.into_iter().map(User::from).collect())
     }
 }

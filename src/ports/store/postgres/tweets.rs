@@ -3,7 +3,10 @@ use sqlx::PgConnection;
 
 use super::{PostgresStore, err};
 use crate::domain::{Id, Media, Timestamp, Tweet};
-use crate::ports::store::{OutboxMessage, like_event, MEDIA_COLUMNS, MediaRow, NewTweet, PageRequest, StoreError, TWEET_SELECT, TweetRow, TweetStore, assemble};
+use crate::ports::store::{
+    MEDIA_COLUMNS, MediaRow, NewTweet, OutboxMessage, PageRequest, StoreError, TWEET_SELECT, TweetRow, TweetStore, assemble,
+    like_event,
+};
 
 impl PostgresStore {
     /// Adds media and the viewer's likes to tweet rows.
@@ -110,13 +113,15 @@ impl TweetStore for PostgresStore {
 
     async fn list_tweets(&self, author: Option<Id>, page: PageRequest, viewer: Option<Id>) -> Result<Vec<Tweet>, StoreError> {
         let rows: Vec<TweetRow> = match author {
-            Some(author) => sqlx::query_as(&format!("{TWEET_SELECT} WHERE t.author_id = $1 AND t.id < $2 ORDER BY t.id DESC LIMIT $3"))
-                .bind(author.as_i64())
-                .bind(before(page))
-                .bind(i64::from(page.limit))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(err)?,
+            Some(author) => {
+                sqlx::query_as(&format!("{TWEET_SELECT} WHERE t.author_id = $1 AND t.id < $2 ORDER BY t.id DESC LIMIT $3"))
+                    .bind(author.as_i64())
+                    .bind(before(page))
+                    .bind(i64::from(page.limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(err)?
+            }
             None => sqlx::query_as(&format!("{TWEET_SELECT} WHERE t.id < $1 ORDER BY t.id DESC LIMIT $2"))
                 .bind(before(page))
                 .bind(i64::from(page.limit))
@@ -154,11 +159,12 @@ impl TweetStore for PostgresStore {
             .rows_affected()
             == 1;
         if added {
-            let owner: i64 = sqlx::query_scalar("UPDATE tweets SET like_count = like_count + 1 WHERE id = $1 RETURNING author_id")
-                .bind(tweet.as_i64())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(err)?;
+            let owner: i64 =
+                sqlx::query_scalar("UPDATE tweets SET like_count = like_count + 1 WHERE id = $1 RETURNING author_id")
+                    .bind(tweet.as_i64())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(err)?;
             if owner != user.as_i64() {
                 append_outbox(&mut tx, &like_event(event_id, tweet, Id::from_i64(owner), user, at), at).await?;
             }

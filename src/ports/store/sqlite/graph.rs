@@ -36,15 +36,17 @@ impl GraphStore for SqliteStore {
         if !user_exists(&mut tx, followee).await? {
             return Err(StoreError::NotFound);
         }
-        let added = sqlx::query("INSERT INTO follows (follower_id, followee_id, id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
-            .bind(follower.as_i64())
-            .bind(followee.as_i64())
-            .bind(follow_id.as_i64())
-            .bind(at.as_millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?
-            .rows_affected()
+        let added = sqlx::query(
+            "INSERT INTO follows (follower_id, followee_id, id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(follower.as_i64())
+        .bind(followee.as_i64())
+        .bind(follow_id.as_i64())
+        .bind(at.as_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?
+        .rows_affected()
             == 1;
         if added {
             adjust_counts(&mut tx, follower, followee, 1).await?;

@@ -25,10 +25,7 @@ fn err(e: sqlx::Error) -> StoreError {
     classify(e, |db| {
         // SQLite names the index in its message: "UNIQUE constraint failed: index 'users_username_key'".
         let msg = db.message();
-        ["users_username_key", "users_email_key"]
-            .into_iter()
-            .find(|name| msg.contains(name))
-            .and_then(Constraint::from_name)
+        ["users_username_key", "users_email_key"].into_iter().find(|name| msg.contains(name)).and_then(Constraint::from_name)
     })
 }
 

@@ -14,7 +14,13 @@ struct FoundUser {
 
 #[async_trait]
 impl SearchStore for SqliteStore {
-    async fn search_tweets(&self, query: &TweetQuery, author: Option<Id>, page: PageRequest, viewer: Option<Id>) -> Result<Vec<Tweet>, StoreError> {
+    async fn search_tweets(
+        &self,
+        query: &TweetQuery,
+        author: Option<Id>,
+        page: PageRequest,
+        viewer: Option<Id>,
+    ) -> Result<Vec<Tweet>, StoreError> {
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT s.rowid FROM tweet_search s JOIN tweets t ON t.id = s.rowid \
              WHERE tweet_search MATCH ?1 AND s.rowid < ?2 AND (?3 IS NULL OR t.author_id = ?3) \
@@ -31,7 +37,12 @@ impl SearchStore for SqliteStore {
         self.tweets_by_ids(&ids, viewer).await
     }
 
-    async fn search_users(&self, text: &str, after: Option<&UserSearchKey>, limit: u32) -> Result<Vec<(UserSearchKey, User)>, StoreError> {
+    async fn search_users(
+        &self,
+        text: &str,
+        after: Option<&UserSearchKey>,
+        limit: u32,
+    ) -> Result<Vec<(UserSearchKey, User)>, StoreError> {
         // The trigram index narrows by LIKE (where `_` matches any character);
         // instr() keeps exact matches only.
         let group = "(CASE WHEN substr(lower(username), 1, length(?1)) = ?1 THEN 0 ELSE 1 END)";
@@ -65,12 +76,13 @@ impl SearchStore for SqliteStore {
     }
 
     async fn list_users(&self, page: PageRequest) -> Result<Vec<User>, StoreError> {
-        let rows: Vec<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id < ? ORDER BY id DESC LIMIT ?"))
-            .bind(page.before.map_or(i64::MAX, Id::as_i64))
-            .bind(page.limit)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(err)?;
+        let rows: Vec<UserRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id < ? ORDER BY id DESC LIMIT ?"))
+                .bind(page.before.map_or(i64::MAX, Id::as_i64))
+                .bind(page.limit)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(err)?;
         Ok(rows.into_iter().map(User::from).collect())
     }
 }

@@ -3,7 +3,10 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{SqliteStore, err};
 use crate::domain::{Id, Media, Timestamp, Tweet};
-use crate::ports::store::{OutboxMessage, like_event, MEDIA_COLUMNS, MediaRow, NewTweet, PageRequest, StoreError, TWEET_SELECT, TweetRow, TweetStore, assemble};
+use crate::ports::store::{
+    MEDIA_COLUMNS, MediaRow, NewTweet, OutboxMessage, PageRequest, StoreError, TWEET_SELECT, TweetRow, TweetStore, assemble,
+    like_event,
+};
 
 impl SqliteStore {
     /// Adds media and the viewer's likes to tweet rows.
@@ -119,13 +122,15 @@ impl TweetStore for SqliteStore {
 
     async fn list_tweets(&self, author: Option<Id>, page: PageRequest, viewer: Option<Id>) -> Result<Vec<Tweet>, StoreError> {
         let rows: Vec<TweetRow> = match author {
-            Some(author) => sqlx::query_as(&format!("{TWEET_SELECT} WHERE t.author_id = ? AND t.id < ? ORDER BY t.id DESC LIMIT ?"))
-                .bind(author.as_i64())
-                .bind(before(page))
-                .bind(page.limit)
-                .fetch_all(&self.reader)
-                .await
-                .map_err(err)?,
+            Some(author) => {
+                sqlx::query_as(&format!("{TWEET_SELECT} WHERE t.author_id = ? AND t.id < ? ORDER BY t.id DESC LIMIT ?"))
+                    .bind(author.as_i64())
+                    .bind(before(page))
+                    .bind(page.limit)
+                    .fetch_all(&self.reader)
+                    .await
+                    .map_err(err)?
+            }
             None => sqlx::query_as(&format!("{TWEET_SELECT} WHERE t.id < ? ORDER BY t.id DESC LIMIT ?"))
                 .bind(before(page))
                 .bind(page.limit)
@@ -205,12 +210,13 @@ impl TweetStore for SqliteStore {
         let mut tx = self.writer.begin().await.map_err(err)?;
         let mut counts = Vec::with_capacity(views.len());
         for (tweet, n) in views {
-            let count: Option<i64> = sqlx::query_scalar("UPDATE tweets SET view_count = view_count + ? WHERE id = ? RETURNING view_count")
-                .bind(n)
-                .bind(tweet.as_i64())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(err)?;
+            let count: Option<i64> =
+                sqlx::query_scalar("UPDATE tweets SET view_count = view_count + ? WHERE id = ? RETURNING view_count")
+                    .bind(n)
+                    .bind(tweet.as_i64())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(err)?;
             if let Some(count) = count {
                 counts.push((*tweet, count));
             }
