@@ -2,6 +2,7 @@
 //! from services; then serving until a shutdown signal.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -19,8 +20,10 @@ use crate::http::{self, AppState, AuthLimits, HttpSettings};
 use crate::ports::broker::{Broker, KafkaBroker, MemoryBroker};
 use crate::ports::cache::{Cache, MemoryCache, RedisCache};
 use crate::ports::mailer::{LogMailer, Mailer, SmtpMailer};
+use crate::ports::media_store::{DirMediaStore, MediaStore};
 use crate::ports::store::{self, Store};
 use crate::services::live::LiveHub;
+use crate::services::media::{MediaLimits, MediaPipeline};
 use crate::services::notifications::{NotificationConsumer, Notifications};
 use crate::services::outbox::OutboxRelay;
 use crate::services::views::ViewCounter;
@@ -32,6 +35,7 @@ pub struct Adapters {
     pub cache: Arc<dyn Cache>,
     pub mailer: Arc<dyn Mailer>,
     pub broker: Arc<dyn Broker>,
+    pub media_store: Arc<dyn MediaStore>,
 }
 
 impl Adapters {
@@ -52,7 +56,9 @@ impl Adapters {
             }
             None => Arc::new(MemoryBroker::default()),
         };
-        Ok(Self { store, cache, mailer, broker })
+        let media_dir = config.media_store.as_ref().map(PathBuf::from).unwrap_or_else(|| config.data_dir.join("media"));
+        let media_store: Arc<dyn MediaStore> = Arc::new(DirMediaStore::new(&media_dir).context("opening the media directory")?);
+        Ok(Self { store, cache, mailer, broker, media_store })
     }
 }
 
@@ -99,7 +105,7 @@ impl Application {
         let tokens = Arc::new(Tokens::new(&secret, config.jwt_ttl));
         let node = config.node_id.unwrap_or_else(|| rand::random::<u16>() % 1024);
         let ids = Arc::new(IdGenerator::new(node));
-        let Adapters { store, cache, mailer, broker } = adapters;
+        let Adapters { store, cache, mailer, broker, media_store } = adapters;
         let accounts = Arc::new(Accounts::new(
             store.clone(),
             cache.clone(),
@@ -144,6 +150,16 @@ impl Application {
             accounts,
             tweets: Arc::new(Tweets::new(store.clone(), ids.clone(), views, outbox_wake)),
             notifications: Arc::new(Notifications::new(store.clone(), live)),
+            media: Arc::new(MediaPipeline::new(
+                media_store,
+                MediaLimits {
+                    image_max_bytes: config.media_max_image_bytes,
+                    video_max_bytes: config.media_max_video_bytes,
+                    max_pixels: config.media_max_pixels,
+                },
+                config.data_dir.join("tmp"),
+                ids.clone(),
+            )?),
             broker: broker.clone(),
             graph: Arc::new(Graph::new(store.clone(), ids.clone())),
             search: Arc::new(Search::new(store.clone())),

@@ -143,9 +143,21 @@ pub struct Config {
     #[arg(long, env = "CHIRP_MAIL_FROM", default_value = "chirp <no-reply@localhost>")]
     pub mail_from: String,
 
-    /// Where media is stored: a directory, or `s3://bucket/prefix`. Default: `$CHIRP_DATA_DIR/media`.
+    /// The directory media is stored in. Default: `$CHIRP_DATA_DIR/media`.
     #[arg(long, env = "CHIRP_MEDIA_STORE")]
     pub media_store: Option<String>,
+
+    /// Largest image accepted, in bytes.
+    #[arg(long, env = "CHIRP_MEDIA_MAX_IMAGE_BYTES", default_value_t = 16 << 20)]
+    pub media_max_image_bytes: u64,
+
+    /// Largest video accepted, in bytes.
+    #[arg(long, env = "CHIRP_MEDIA_MAX_VIDEO_BYTES", default_value_t = 100 << 20)]
+    pub media_max_video_bytes: u64,
+
+    /// Most pixels (width x height) of an image; bigger ones are refused from their header, undecoded.
+    #[arg(long, env = "CHIRP_MEDIA_MAX_PIXELS", default_value_t = 50_000_000)]
+    pub media_max_pixels: u64,
 
     /// HS256 secret for access tokens (at least 32 bytes). Unset: generated
     /// once and kept in `$CHIRP_DATA_DIR/jwt.secret` (mode 0600).

@@ -39,6 +39,7 @@ use crate::error::Error;
 use crate::ports::broker::Broker;
 use crate::ports::cache::Cache;
 use crate::ports::store::Store;
+use crate::services::media::MediaPipeline;
 use crate::services::notifications::Notifications;
 use crate::services::{Accounts, Graph, Search, Tokens, Tweets};
 use rate_limit::RateLimit;
@@ -53,6 +54,7 @@ pub struct AppState {
     pub graph: Arc<Graph>,
     pub search: Arc<Search>,
     pub notifications: Arc<Notifications>,
+    pub media: Arc<MediaPipeline>,
     pub broker: Arc<dyn Broker>,
     /// Prefix of media URLs: empty (relative URLs) or `CHIRP_PUBLIC_URL`.
     pub media_base: Arc<str>,
@@ -169,6 +171,10 @@ pub fn router(state: AppState, settings: HttpSettings) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         // Tokens travel in a header, never in cookies: any origin may call, none with credentials.
         .layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any).max_age(Duration::from_secs(3600)))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(
+            // Outside the API's problem-making layer: media answers are bytes, and its errors are already problems.
+            Router::new().route("/media/{*key}", axum::routing::get(media::serve)).with_state(state),
+        )
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", doc))
 }

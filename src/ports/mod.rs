@@ -4,4 +4,5 @@
 pub mod broker;
 pub mod cache;
 pub mod mailer;
+pub mod media_store;
 pub mod store;

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod graph;
 pub mod live;
+pub mod media;
 pub mod notifications;
 pub mod outbox;
 pub mod pages;

@@ -7,6 +7,7 @@ mod auth;
 mod broker_outage;
 mod graph;
 mod helpers;
+mod media;
 mod nodes;
 mod notifications;
 mod operations;
