@@ -65,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
         4,
     )
     .await?;
-    let hash = chirp::services::passwords::hash(&chirp::domain::Password::parse("bench password")?).await?;
+    let hash = chirp::services::passwords::Passwords::default().hash(&chirp::domain::Password::parse("bench password")?).await?;
     let ids = chirp::domain::IdGenerator::new(999);
     let mut users = Vec::new();
     for i in 0..=fans {

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::ports::cache::Cache;
 use crate::ports::mailer::{self, Mailer};
 use crate::ports::store::{NewUser, Store, StoreError};
-use crate::services::passwords;
+use crate::services::passwords::Passwords;
 use crate::services::tokens::{AccessToken, Tokens};
 
 /// Wrong codes allowed per pending registration; the next attempt finds it void.
@@ -71,6 +71,7 @@ pub struct Accounts {
     /// Checked against when a username is unknown, so that login takes as long either way.
     decoy_hash: OnceCell<String>,
     known_users: Mutex<HashSet<Id>>,
+    passwords: Passwords,
 }
 
 const KNOWN_USERS_CAP: usize = 200_000;
@@ -110,6 +111,7 @@ impl Accounts {
             registration_ttl,
             decoy_hash: OnceCell::new(),
             known_users: Mutex::default(),
+            passwords: Passwords::default(),
         }
     }
 
@@ -138,7 +140,7 @@ impl Accounts {
             return Err(StoreError::Conflict(taken).into());
         }
 
-        let password_hash = passwords::hash(&password).await.map_err(Error::Internal)?;
+        let password_hash = self.passwords.hash(&password).await.map_err(Error::Internal)?;
         let (code, nonce) = {
             let mut rng = rand::rng();
             (format!("{:06}", rng.random_range(0..1_000_000u32)), rng.random::<u64>())
@@ -257,7 +259,7 @@ impl Accounts {
             Some(c) => c.password_hash.clone(),
             None => self.decoy_hash().await?.to_owned(),
         };
-        let matches = passwords::verify(&password, &hash).await.map_err(Error::Internal)?;
+        let matches = self.passwords.verify(&password, &hash).await.map_err(Error::Internal)?;
         match credentials {
             Some(c) if matches => {
                 let token = self.tokens.issue(c.user.id).map_err(Error::Internal)?;
@@ -292,7 +294,7 @@ impl Accounts {
         self.decoy_hash
             .get_or_try_init(|| async {
                 let decoy = Password::parse("decoy password, never matches").expect("valid");
-                passwords::hash(&decoy).await.map_err(Error::Internal)
+                self.passwords.hash(&decoy).await.map_err(Error::Internal)
             })
             .await
             .map(String::as_str)
