@@ -31,7 +31,9 @@ for _ in $(seq 100); do curl -sf 127.0.0.1:18080/healthz >/dev/null && break; sl
 
 CHIRP_BENCH_LOG=$LOG python3 bench/seed.py
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(lscpu | sed -n 's/^Model name: *//p')"
-echo "backend: database=${CHIRP_DATABASE_URL:+postgres}${CHIRP_DATABASE_URL:-sqlite} cache=${CHIRP_REDIS_URL:+redis}${CHIRP_REDIS_URL:-memory} broker=${CHIRP_KAFKA_BROKERS:+kafka}${CHIRP_KAFKA_BROKERS:-memory}"
+echo "backend: database=$([ -n "${CHIRP_DATABASE_URL:-}" ] && echo postgres || echo sqlite)" \
+  "cache=$([ -n "${CHIRP_REDIS_URL:-}" ] && echo redis || echo memory)" \
+  "broker=$([ -n "${CHIRP_KAFKA_BROKERS:-}" ] && echo kafka || echo memory)"
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
 for scenario in ${SCENARIOS:-baseline views likes timeline read_tweet tweet_text}; do
   result=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "bench/wrk/$scenario.lua" http://127.0.0.1:18080 | grep '^RESULT')
