@@ -54,7 +54,7 @@ pub(super) struct NotificationRow {
 
 /// Notification columns, then the actor's, the same on both databases.
 pub(super) fn notification_select() -> String {
-    let actor = super::USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
+    let actor = super::user_columns_of("u");
     format!(
         "SELECT n.id AS notification_id, n.kind, n.read, n.created_at AS notified_at, n.tweet_id, {actor} \
          FROM notifications n JOIN users u ON u.id = n.actor_id"

@@ -210,6 +210,26 @@ pub(super) fn assemble(rows: Vec<TweetRow>, media: Vec<MediaRow>, liked: &[i64])
         .collect()
 }
 
+/// `USER_COLUMNS` qualified with a table alias (`u.id, u.username, …`).
+pub(super) fn user_columns_of(alias: &str) -> String {
+    USER_COLUMNS.split(", ").map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ")
+}
+
+/// A username search result: its group (0: the username starts with the text) and the user.
+#[derive(sqlx::FromRow)]
+pub(super) struct FoundUser {
+    pub(super) grp: i32,
+    #[sqlx(flatten)]
+    pub(super) user: UserRow,
+}
+
+impl FoundUser {
+    pub(super) fn into_pair(self) -> (UserSearchKey, User) {
+        let user: User = self.user.into();
+        ((self.grp, user.username.to_lowercase()), user)
+    }
+}
+
 /// A follow's id next to the user it points at.
 #[derive(sqlx::FromRow)]
 pub(super) struct FollowRow {

@@ -3,7 +3,7 @@ use sqlx::PgConnection;
 
 use super::{PostgresStore, err};
 use crate::domain::{Id, Timestamp, User};
-use crate::ports::store::{FollowRow, GraphStore, PageRequest, StoreError, USER_COLUMNS};
+use crate::ports::store::{FollowRow, GraphStore, PageRequest, StoreError, user_columns_of};
 
 async fn user_exists(conn: &mut PgConnection, user: Id) -> Result<bool, StoreError> {
     let found: Option<i32> =
@@ -14,7 +14,7 @@ async fn user_exists(conn: &mut PgConnection, user: Id) -> Result<bool, StoreErr
 impl PostgresStore {
     /// One side of the follow graph: `who` is the column matched against `user`, `other` the one listed.
     async fn follow_page(&self, user: Id, page: PageRequest, who: &str, other: &str) -> Result<Vec<(Id, User)>, StoreError> {
-        let columns = USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
+        let columns = user_columns_of("u");
         let rows: Vec<FollowRow> = sqlx::query_as(&format!(
             "SELECT f.id AS follow_id, {columns} FROM follows f JOIN users u ON u.id = f.{other} \
              WHERE f.{who} = $1 AND f.id < $2 ORDER BY f.id DESC LIMIT $3"

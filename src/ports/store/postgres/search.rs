@@ -3,14 +3,7 @@ use async_trait::async_trait;
 use super::{PostgresStore, err};
 use crate::domain::search::TweetQuery;
 use crate::domain::{Id, Tweet, User};
-use crate::ports::store::{PageRequest, SearchStore, StoreError, TweetStore, USER_COLUMNS, UserRow, UserSearchKey};
-
-#[derive(sqlx::FromRow)]
-struct FoundUser {
-    grp: i32,
-    #[sqlx(flatten)]
-    user: UserRow,
-}
+use crate::ports::store::{FoundUser, PageRequest, SearchStore, StoreError, TweetStore, USER_COLUMNS, UserRow, UserSearchKey};
 
 #[async_trait]
 impl SearchStore for PostgresStore {
@@ -61,13 +54,7 @@ impl SearchStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(err)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let user: User = r.user.into();
-                ((r.grp, user.username.to_lowercase()), user)
-            })
-            .collect())
+        Ok(rows.into_iter().map(FoundUser::into_pair).collect())
     }
 
     async fn list_users(&self, page: PageRequest) -> Result<Vec<User>, StoreError> {

@@ -3,14 +3,7 @@ use async_trait::async_trait;
 use super::{SqliteStore, err};
 use crate::domain::search::TweetQuery;
 use crate::domain::{Id, Tweet, User};
-use crate::ports::store::{PageRequest, SearchStore, StoreError, TweetStore, USER_COLUMNS, UserRow, UserSearchKey};
-
-#[derive(sqlx::FromRow)]
-struct FoundUser {
-    grp: i32,
-    #[sqlx(flatten)]
-    user: UserRow,
-}
+use crate::ports::store::{FoundUser, PageRequest, SearchStore, StoreError, TweetStore, USER_COLUMNS, UserRow, UserSearchKey};
 
 #[async_trait]
 impl SearchStore for SqliteStore {
@@ -66,13 +59,7 @@ impl SearchStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(err)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let user: User = r.user.into();
-                ((r.grp, user.username.to_lowercase()), user)
-            })
-            .collect())
+        Ok(rows.into_iter().map(FoundUser::into_pair).collect())
     }
 
     async fn list_users(&self, page: PageRequest) -> Result<Vec<User>, StoreError> {
