@@ -20,7 +20,7 @@ use crate::http::{self, AppState, AuthLimits, HttpSettings};
 use crate::ports::broker::{Broker, KafkaBroker, MemoryBroker};
 use crate::ports::cache::{Cache, MemoryCache, RedisCache};
 use crate::ports::mailer::{LogMailer, Mailer, SmtpMailer};
-use crate::ports::media_store::{DirMediaStore, MediaStore};
+use crate::ports::media_store::{DirMediaStore, MediaStore, S3MediaStore};
 use crate::ports::store::{self, Store};
 use crate::services::live::LiveHub;
 use crate::services::media::{MediaLimits, MediaPipeline};
@@ -56,8 +56,15 @@ impl Adapters {
             }
             None => Arc::new(MemoryBroker::default()),
         };
-        let media_dir = config.media_store.as_ref().map(PathBuf::from).unwrap_or_else(|| config.data_dir.join("media"));
-        let media_store: Arc<dyn MediaStore> = Arc::new(DirMediaStore::new(&media_dir).context("opening the media directory")?);
+        let media_store: Arc<dyn MediaStore> = match config.media_store.as_deref() {
+            Some(url) if url.starts_with("s3://") => {
+                Arc::new(S3MediaStore::new(url, config.s3_endpoint.as_deref()).context("configuring the S3 media store")?)
+            }
+            dir => {
+                let dir = dir.map(PathBuf::from).unwrap_or_else(|| config.data_dir.join("media"));
+                Arc::new(DirMediaStore::new(&dir).context("opening the media directory")?)
+            }
+        };
         Ok(Self { store, cache, mailer, broker, media_store })
     }
 }

@@ -143,9 +143,16 @@ pub struct Config {
     #[arg(long, env = "CHIRP_MAIL_FROM", default_value = "chirp <no-reply@localhost>")]
     pub mail_from: String,
 
-    /// The directory media is stored in. Default: `$CHIRP_DATA_DIR/media`.
+    /// Where media is stored: a directory, or `s3://bucket/prefix` for S3-compatible
+    /// object storage (credentials and region from the standard `AWS_*` variables).
+    /// Default: `$CHIRP_DATA_DIR/media`.
     #[arg(long, env = "CHIRP_MEDIA_STORE")]
     pub media_store: Option<String>,
+
+    /// Endpoint of an S3-compatible service (MinIO, Garage, moto, R2...) for an
+    /// `s3://` media store; `http://` endpoints are allowed. Default: AWS itself.
+    #[arg(long, env = "CHIRP_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
 
     /// Largest image accepted, in bytes.
     #[arg(long, env = "CHIRP_MEDIA_MAX_IMAGE_BYTES", default_value_t = 16 << 20)]

@@ -27,6 +27,13 @@ impl Id {
         self.0
     }
 
+    /// The id node `node` would generate at `at` with sequence number `seq`
+    /// (for tools that build data sets with times in the past).
+    pub fn compose(at: Timestamp, node: u16, seq: u16) -> Self {
+        let ms = at.as_millis() - EPOCH_MS;
+        Self((ms << (NODE_BITS + SEQ_BITS)) | (i64::from(node & 0x3ff) << SEQ_BITS) | (i64::from(seq) & MAX_SEQ))
+    }
+
     /// When this id was generated.
     pub fn timestamp(self) -> Timestamp {
         Timestamp::from_millis((self.0 >> (NODE_BITS + SEQ_BITS)) + EPOCH_MS)

@@ -32,7 +32,7 @@ pub async fn healthz() -> axum::Json<Health> {
     axum::Json(Health { status: "ok" })
 }
 
-/// The database, cache and broker all answer.
+/// The database, cache, broker and media store all answer.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
@@ -44,9 +44,14 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             Err(_) => "timed out".into(),
         }
     }
-    let (database, cache, broker) =
-        tokio::join!(check(state.store.ping()), check(state.cache.ping()), check(state.broker.ping()));
-    let checks = std::collections::BTreeMap::from([("database", database), ("cache", cache), ("broker", broker)]);
+    let (database, cache, broker, media) = tokio::join!(
+        check(state.store.ping()),
+        check(state.cache.ping()),
+        check(state.broker.ping()),
+        check(state.media.store().ping())
+    );
+    let checks =
+        std::collections::BTreeMap::from([("database", database), ("cache", cache), ("broker", broker), ("media", media)]);
     let ready = checks.values().all(|v| v == "ok");
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(Readiness { status: if ready { "ok" } else { "unavailable" }, checks }))

@@ -73,6 +73,24 @@ fn with_database(server_url: &str, name: &str) -> String {
     url.to_string()
 }
 
+const TEST_BUCKET: &str = "chirp-test";
+
+/// Creates the bucket the S3 tests share (each test has a prefix of its own).
+/// An S3-compatible test server (moto) takes the unsigned request.
+async fn create_test_bucket(endpoint: &str) -> &'static str {
+    assert!(
+        std::env::var_os("AWS_ACCESS_KEY_ID").is_some(),
+        "CHIRP_TEST_S3_ENDPOINT is set: set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION too (any values for moto)"
+    );
+    let r = reqwest::Client::new()
+        .put(format!("{}/{TEST_BUCKET}", endpoint.trim_end_matches('/')))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CHIRP_TEST_S3_ENDPOINT is set but the S3 server is unreachable: {e}"));
+    assert!(r.status().is_success() || r.status() == StatusCode::CONFLICT, "creating the test bucket: {}", r.status());
+    TEST_BUCKET
+}
+
 pub fn test_config() -> Config {
     let mut config = Config::defaults();
     config.listen = "127.0.0.1:0".parse().unwrap();
@@ -105,6 +123,10 @@ impl TestApp {
             config.kafka_brokers = Some(brokers);
             config.kafka_topic = unique("chirp.likes.test");
             config.kafka_group = unique("chirp-test");
+        }
+        if let Ok(endpoint) = std::env::var("CHIRP_TEST_S3_ENDPOINT") {
+            config.media_store = Some(format!("s3://{}/{}", create_test_bucket(&endpoint).await, unique("test")));
+            config.s3_endpoint = Some(endpoint);
         }
         configure(&mut config);
         if config.node_id.is_none() {
@@ -182,6 +204,32 @@ impl TestApp {
         assert_eq!(r.status(), StatusCode::CREATED);
         let body: Value = r.json().await.unwrap();
         (body["user"]["id"].as_str().unwrap().to_owned(), body["access_token"].as_str().unwrap().to_owned())
+    }
+
+    /// The names of the objects in the media store (directory or S3 prefix).
+    pub async fn stored_media(&self) -> Vec<String> {
+        use futures::TryStreamExt;
+        use object_store::ObjectStore;
+        match self.config.media_store.as_deref() {
+            Some(url) if url.starts_with("s3://") => {
+                let url = url::Url::parse(url).unwrap();
+                let store = object_store::aws::AmazonS3Builder::from_env()
+                    .with_bucket_name(url.host_str().unwrap())
+                    .with_endpoint(self.config.s3_endpoint.clone().unwrap())
+                    .with_allow_http(true)
+                    .build()
+                    .unwrap();
+                let prefix = object_store::path::Path::from(url.path().trim_matches('/'));
+                let objects: Vec<_> = store.list(Some(&prefix)).try_collect().await.expect("listing the test prefix");
+                objects.into_iter().map(|o| o.location.filename().unwrap_or_default().to_owned()).collect()
+            }
+            dir => {
+                let dir = dir.map(std::path::PathBuf::from).unwrap_or_else(|| self.config.data_dir.join("media"));
+                std::fs::read_dir(dir)
+                    .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+                    .unwrap_or_default()
+            }
+        }
     }
 
     pub fn jwt_secret(&self) -> Vec<u8> {

@@ -79,13 +79,6 @@ impl TestApp {
         self.client.post(self.url("/api/v1/tweet")).bearer_auth(token).multipart(form).send().await.unwrap()
     }
 
-    fn media_files(&self) -> Vec<String> {
-        let dir = self.config.data_dir.join("media");
-        std::fs::read_dir(dir)
-            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-            .unwrap_or_default()
-    }
-
     fn temp_files(&self) -> usize {
         std::fs::read_dir(self.config.data_dir.join("tmp")).map(|d| d.count()).unwrap_or(0)
     }
@@ -132,12 +125,15 @@ async fn images_are_stored_without_metadata_and_served_with_caching_headers() {
         assert!(thumb.width() <= 400 && thumb.height() <= 400);
     }
 
-    // Deleting the tweet deletes its files.
+    // Two images and their thumbnails are stored; deleting the tweet deletes them.
+    let stored = app.stored_media().await;
+    assert_eq!(stored.iter().filter(|f| !f.starts_with('.')).count(), 4, "{stored:?}");
     let id = tweet["id"].as_str().unwrap();
     app.client.delete(app.url(&format!("/api/v1/tweet/{id}"))).bearer_auth(&token).send().await.unwrap();
     let gone = app.client.get(app.url(media[0]["url"].as_str().unwrap())).send().await.unwrap();
     assert_problem(gone, 404, "not_found").await;
-    assert!(app.media_files().iter().all(|f| f.starts_with('.')), "{:?}", app.media_files());
+    let stored = app.stored_media().await;
+    assert!(stored.iter().all(|f| f.starts_with('.')), "{stored:?}");
 }
 
 #[tokio::test]
@@ -256,7 +252,8 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind() {
         .unwrap();
     assert_problem(r, 415, "unsupported_media_type").await;
 
-    assert!(app.media_files().iter().all(|f| f.starts_with('.')), "no orphan media: {:?}", app.media_files());
+    let stored = app.stored_media().await;
+    assert!(stored.iter().all(|f| f.starts_with('.')), "no orphan media: {stored:?}");
     assert_eq!(app.temp_files(), 0, "no temp files");
     let (_, me) = app.get_json("/api/v1/me", Some(&token)).await;
     assert_eq!(me["tweets_count"], 0);
@@ -277,6 +274,43 @@ async fn media_urls_cannot_leave_the_media_store() {
         let r = app.client.get(app.url(path)).send().await.unwrap();
         assert!(r.status() == StatusCode::NOT_FOUND, "{path}: {}", r.status());
     }
+}
+
+/// The configured MediaStore itself (directory, or S3 when the tests run
+/// against one): a 20 MiB object goes up in parts, and comes back whole and
+/// in ranges; deleting twice is fine; odd keys name nothing.
+#[tokio::test]
+async fn the_media_store_round_trips_large_objects() {
+    use chirp::ports::media_store::MediaStoreError;
+    use futures::TryStreamExt;
+
+    let app = TestApp::spawn().await;
+    let store = chirp::app::Adapters::from_config(&app.config).await.unwrap().media_store;
+    store.ping().await.expect("the store answers");
+    let bytes: Vec<u8> = (0..20u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let staged = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(staged.path(), &bytes).unwrap();
+    store.put_file("383000000000000.mp4", staged.path(), "video/mp4").await.unwrap();
+
+    assert_eq!(store.size("383000000000000.mp4").await.unwrap(), bytes.len() as u64);
+    let read = |range| {
+        let store = store.clone();
+        async move {
+            let opened = store.open("383000000000000.mp4", range).await.unwrap();
+            let parts: Vec<bytes::Bytes> = opened.stream.try_collect().await.unwrap();
+            (opened.total, parts.concat())
+        }
+    };
+    let (total, whole) = read(None).await;
+    assert_eq!(total, bytes.len() as u64);
+    assert!(whole == bytes, "the object reads back unchanged");
+    let (total, part) = read(Some((9_000_000, 9_000_099))).await;
+    assert_eq!((total, &part[..]), (bytes.len() as u64, &bytes[9_000_000..9_000_100]));
+
+    store.delete("383000000000000.mp4").await.unwrap();
+    store.delete("383000000000000.mp4").await.expect("deleting a missing object is not an error");
+    assert!(matches!(store.size("383000000000000.mp4").await, Err(MediaStoreError::NotFound)));
+    assert!(matches!(store.open("../jwt.secret", None).await, Err(MediaStoreError::NotFound)));
 }
 
 fn ffmpeg_available() -> bool {

@@ -12,6 +12,8 @@ async fn health_and_readiness_answer() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["checks"]["database"], "ok");
     assert_eq!(body["checks"]["cache"], "ok");
+    assert_eq!(body["checks"]["broker"], "ok");
+    assert_eq!(body["checks"]["media"], "ok");
 }
 
 #[tokio::test]

@@ -1,7 +1,9 @@
 //! The MediaStore port: immutable blobs under server-chosen keys. A
-//! directory by default (`$CHIRP_DATA_DIR/media`).
+//! directory by default (`$CHIRP_DATA_DIR/media`), or S3-compatible object
+//! storage with `CHIRP_MEDIA_STORE=s3://bucket/prefix`.
 
 mod dir;
+mod s3;
 
 use std::path::Path;
 use std::pin::Pin;
@@ -11,6 +13,7 @@ use bytes::Bytes;
 use futures::Stream;
 
 pub use self::dir::DirMediaStore;
+pub use self::s3::S3MediaStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MediaStoreError {
