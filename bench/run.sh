@@ -1,42 +1,76 @@
 #!/usr/bin/env bash
-# Load benchmark: builds chirp (release), starts it on a fresh data dir on
-# 127.0.0.1:18080, seeds it through the API (bench/seed.py), then runs each
-# wrk scenario and prints one RESULT line per scenario with peak RSS.
+# The load report: builds chirp, chirp-seed and chirp-load (release), seeds a
+# fresh database, starts chirp on 127.0.0.1:18080 and runs each scenario with
+# chirp-load, then the same `fixed` scenario against a minimal axum server
+# (the HTTP ceiling of this machine). Prints the machine, the commands and,
+# per scenario, per-endpoint requests/s, p50/p90/p99/max and peak RSS.
 #
-#   bash bench/run.sh                          # SQLite, in-process cache and broker
+#   bash bench/run.sh                               # SQLite, in-process cache and broker
 #   CHIRP_DATABASE_URL=postgres://postgres@127.0.0.1:5432/chirp_bench \
-#   CHIRP_REDIS_URL=redis://127.0.0.1:6379 bash bench/run.sh
+#   CHIRP_REDIS_URL=redis://127.0.0.1:6379 CHIRP_KAFKA_BROKERS=127.0.0.1:9092 bash bench/run.sh
 #
-# DURATION (10s), THREADS (1), CONNECTIONS (64), USERS (200), TWEETS_PER_USER (5).
+# Settings (environment): USERS (10000), TWEETS (1000000), DURATION (20s),
+# CONNECTIONS (64), RATE (10000: the open-loop rate of the mixed scenario),
+# SCENARIOS (all below), KEEP_DATA (set: keep the seeded data dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10s}
-THREADS=${THREADS:-1}
+USERS=${USERS:-10000}
+TWEETS=${TWEETS:-1000000}
+DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-64}
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+RATE=${RATE:-10000}
+SCENARIOS=${SCENARIOS:-fixed read-tweet timeline views likes tweet-text tweet-image follows search-tweets search-users mixed mixed-open}
 
-cargo build --release --bin chirp
+cargo build --release --bin chirp --bin chirp-seed -p chirp-load
 DATA=$(mktemp -d)
 LOG=$DATA/chirp.log
 if [[ "${CHIRP_DATABASE_URL:-}" == postgres* ]]; then
   db=${CHIRP_DATABASE_URL##*/}
   psql "${CHIRP_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
 fi
-[ -n "${CHIRP_REDIS_URL:-}" ] && export CHIRP_REDIS_PREFIX="bench$RANDOM:"
-CHIRP_DATA_DIR=$DATA CHIRP_LISTEN=127.0.0.1:18080 CHIRP_AUTH_RATE_LIMIT=0 CHIRP_LOG=info,tower_http=warn \
-  ./target/release/chirp >"$LOG" 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
-for _ in $(seq 100); do curl -sf 127.0.0.1:18080/healthz >/dev/null && break; sleep 0.1; done
+if [ -n "${CHIRP_REDIS_URL:-}" ]; then export CHIRP_REDIS_PREFIX="bench$RANDOM:"; fi
+if [ -n "${CHIRP_KAFKA_BROKERS:-}" ]; then export CHIRP_KAFKA_TOPIC="chirp.bench.$RANDOM" CHIRP_KAFKA_GROUP="bench$RANDOM"; fi
+export CHIRP_DATA_DIR=$DATA CHIRP_LISTEN=127.0.0.1:18080 CHIRP_AUTH_RATE_LIMIT=0 CHIRP_LOG=info,tower_http=warn
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  if [ -z "${KEEP_DATA:-}" ]; then rm -rf "$DATA"; else echo "data kept in $DATA"; fi
+}
+trap cleanup EXIT
 
-CHIRP_BENCH_LOG=$LOG python3 bench/seed.py
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(lscpu | sed -n 's/^Model name: *//p')"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(lscpu | sed -n 's/^Model name: *//p'), $(uname -r)"
 echo "backend: database=$([ -n "${CHIRP_DATABASE_URL:-}" ] && echo postgres || echo sqlite)" \
   "cache=$([ -n "${CHIRP_REDIS_URL:-}" ] && echo redis || echo memory)" \
   "broker=$([ -n "${CHIRP_KAFKA_BROKERS:-}" ] && echo kafka || echo memory)"
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
-for scenario in ${SCENARIOS:-baseline views likes timeline read_tweet tweet_text}; do
-  result=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "bench/wrk/$scenario.lua" http://127.0.0.1:18080 | grep '^RESULT')
-  rss=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)
-  printf '%-12s %s peak_rss=%dMiB\n' "$scenario" "${result#RESULT }" $((rss / 1024))
+echo "seed: chirp-seed --users $USERS --tweets $TWEETS"
+/usr/bin/time -f "seed: %es, peak RSS %MKiB" ./target/release/chirp-seed --users "$USERS" --tweets "$TWEETS" 2>&1 | grep -E "^(seed|done|users|follows|tweets|likes)"
+if [ -z "${CHIRP_DATABASE_URL:-}" ]; then echo "database file: $(du -h "$DATA/chirp.db" | cut -f1)"; fi
+
+./target/release/chirp >"$LOG" 2>&1 &
+CHIRP=$!
+PIDS+=("$CHIRP")
+for _ in $(seq 300); do curl -sf 127.0.0.1:18080/healthz >/dev/null && break; sleep 0.1; done
+
+load() { # load SCENARIO [chirp-load args...]
+  local scenario=$1; shift
+  echo
+  echo "## $scenario: chirp-load run --scenario $scenario --duration $DURATION --connections $CONNECTIONS $*"
+  ./target/release/chirp-load run --scenario "$scenario" --duration "$DURATION" --connections "$CONNECTIONS" "$@" 2>/dev/null
+}
+
+for scenario in $SCENARIOS; do
+  case $scenario in
+    mixed-open) load mixed --rate "$RATE" --connections 2000 ;;
+    *) load "$scenario" ;;
+  esac
+  echo "chirp peak RSS so far: $(($(awk '/VmHWM/ {print $2}' /proc/$CHIRP/status) / 1024)) MiB"
 done
+
+# The ceiling: the same request against a minimal axum handler with a fixed JSON body.
+./target/release/chirp-load serve-baseline --listen 127.0.0.1:18081 2>/dev/null &
+PIDS+=("$!")
+sleep 0.5
+echo
+echo "## baseline: a minimal axum app (GET /healthz, fixed JSON), same load tool"
+./target/release/chirp-load run --base http://127.0.0.1:18081 --scenario fixed --duration "$DURATION" \
+  --connections "$CONNECTIONS" 2>/dev/null

@@ -52,12 +52,12 @@ pub struct TestApp {
     data_dir: Arc<tempfile::TempDir>,
 }
 
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{:016x}", rand::random::<u64>())
 }
 
 /// A PostgreSQL database of its own for one test: (server URL, database name).
-async fn fresh_postgres(server_url: &str) -> (String, String) {
+pub async fn fresh_postgres(server_url: &str) -> (String, String) {
     let name = unique("chirp_test");
     let mut conn = sqlx::PgConnection::connect(server_url)
         .await
@@ -67,7 +67,7 @@ async fn fresh_postgres(server_url: &str) -> (String, String) {
     (server_url.to_owned(), name)
 }
 
-fn with_database(server_url: &str, name: &str) -> String {
+pub fn with_database(server_url: &str, name: &str) -> String {
     let mut url = url::Url::parse(server_url).expect("CHIRP_TEST_DATABASE_URL is a URL");
     url.set_path(&format!("/{name}"));
     url.to_string()

@@ -5,6 +5,7 @@
 mod accounts;
 mod auth;
 mod broker_outage;
+mod crash;
 mod graph;
 mod helpers;
 mod media;

@@ -1,5 +1,0 @@
-dofile("bench/wrk/common.lua")
-local tweets = lines("bench/out/tweets.txt")
-request = function()
-  return wrk.format("GET", "/api/v1/tweet/" .. tweets[math.random(#tweets)])
-end
