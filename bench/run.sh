@@ -9,19 +9,19 @@
 #   CHIRP_DATABASE_URL=postgres://postgres@127.0.0.1:5432/chirp_bench \
 #   CHIRP_REDIS_URL=redis://127.0.0.1:6379 CHIRP_KAFKA_BROKERS=127.0.0.1:9092 bash bench/run.sh
 #
-# Settings (environment): USERS (10000), TWEETS (1000000), DURATION (20s),
+# Settings (environment): USERS (100000: enough for accounts with tens of thousands of followers), TWEETS (1000000), DURATION (20s),
 # CONNECTIONS (64), RATE (10000: the open-loop rate of the mixed scenario),
 # SCENARIOS (all below), KEEP_DATA (set: keep the seeded data dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-USERS=${USERS:-10000}
+USERS=${USERS:-100000}
 TWEETS=${TWEETS:-1000000}
 DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-64}
 RATE=${RATE:-10000}
 SCENARIOS=${SCENARIOS:-fixed read-tweet timeline views likes tweet-text tweet-image follows search-tweets search-users mixed mixed-open}
 
-cargo build --release --bin chirp --bin chirp-seed -p chirp-load
+cargo build --release --workspace --bins
 DATA=$(mktemp -d)
 LOG=$DATA/chirp.log
 if [[ "${CHIRP_DATABASE_URL:-}" == postgres* ]]; then
@@ -54,13 +54,14 @@ for _ in $(seq 300); do curl -sf 127.0.0.1:18080/healthz >/dev/null && break; sl
 load() { # load SCENARIO [chirp-load args...]
   local scenario=$1; shift
   echo
-  echo "## $scenario: chirp-load run --scenario $scenario --duration $DURATION --connections $CONNECTIONS $*"
-  ./target/release/chirp-load run --scenario "$scenario" --duration "$DURATION" --connections "$CONNECTIONS" "$@" 2>/dev/null
+  local connections=${LOAD_CONNECTIONS:-$CONNECTIONS}
+  echo "## $scenario: chirp-load run --scenario $scenario --duration $DURATION --connections $connections $*"
+  ./target/release/chirp-load run --scenario "$scenario" --duration "$DURATION" --connections "$connections" "$@" 2>/dev/null
 }
 
 for scenario in $SCENARIOS; do
   case $scenario in
-    mixed-open) load mixed --rate "$RATE" --connections 2000 ;;
+    mixed-open) LOAD_CONNECTIONS=2000 load mixed --rate "$RATE" ;;
     *) load "$scenario" ;;
   esac
   echo "chirp peak RSS so far: $(($(awk '/VmHWM/ {print $2}' /proc/$CHIRP/status) / 1024)) MiB"

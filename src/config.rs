@@ -106,7 +106,7 @@ pub struct Config {
     #[arg(long, env = "CHIRP_DATABASE_URL")]
     pub database_url: Option<Secret>,
 
-    /// Maximum connections in the database pool (PostgreSQL; SQLite readers).
+    /// Maximum connections in the database pool (PostgreSQL; SQLite readers, at most two per core).
     #[arg(long, env = "CHIRP_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
     pub database_max_connections: u32,
 

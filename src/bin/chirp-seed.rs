@@ -31,6 +31,7 @@ use chirp::domain::search::index_text;
 use chirp::domain::{Id, Timestamp};
 use clap::Parser;
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use sqlx::{PgPool, SqlitePool};
 
@@ -270,7 +271,7 @@ async fn main() -> anyhow::Result<()> {
     // The graph and the likes, in memory first, so counters are exact when written.
     let popularity = Zipf::new(users, 1.0);
     let mut rank: Vec<u32> = (0..args.users).collect(); // rank -> user: who is popular
-    rank.sort_by_key(|_| rng.random::<u32>());
+    rank.shuffle(&mut rng);
     let mut follows: Vec<(u32, u32)> = Vec::new();
     let mut followers = vec![0i64; users];
     let mut followings = vec![0i64; users];
@@ -290,7 +291,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let activity = Zipf::new(users, 0.8);
     let mut poster: Vec<u32> = (0..args.users).collect();
-    poster.sort_by_key(|_| rng.random::<u32>());
+    poster.shuffle(&mut rng);
     let author_of: Vec<u32> = (0..tweets).map(|_| poster[activity.sample(&mut rng)]).collect();
     let mut tweet_counts = vec![0i64; users];
     author_of.iter().for_each(|&a| tweet_counts[a as usize] += 1);
@@ -299,7 +300,7 @@ async fn main() -> anyhow::Result<()> {
     if tweets > 0 {
         let appeal = Zipf::new(tweets, 0.9);
         let mut liked: Vec<u32> = (0..args.tweets).collect();
-        liked.sort_by_key(|_| rng.random::<u32>());
+        liked.shuffle(&mut rng);
         for _ in 0..args.likes.unwrap_or(args.tweets) {
             let tweet = liked[appeal.sample(&mut rng)];
             let user = rng.random_range(0..args.users);

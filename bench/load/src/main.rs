@@ -298,8 +298,9 @@ impl Fixture {
                 c.post(format!("{api}/tweet")).bearer_auth(&self.session().1).multipart(form)
             }
             Op::Follow => {
-                let (_, token) = self.session();
-                let (followee, _) = self.session();
+                // Two different users (following oneself is a 422 by contract).
+                let pair: Vec<_> = self.sessions.choose_multiple(&mut rand::rng(), 2).collect();
+                let (token, followee) = (&pair[0].1, &pair[pair.len() - 1].0);
                 c.post(format!("{api}/user/{followee}/follow")).bearer_auth(token)
             }
             Op::SearchTweets => {

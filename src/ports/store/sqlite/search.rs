@@ -30,36 +30,67 @@ impl SearchStore for SqliteStore {
         self.tweets_by_ids(&ids, viewer).await
     }
 
+    /// Prefix matches first, from the username index in name order; then
+    /// the other matches in name order, found one of two ways: when the
+    /// trigram index has few candidates, those are sorted; when it has
+    /// many, the name index is walked in order until the page is full
+    /// (matches are then dense, so the walk is short).
     async fn search_users(
         &self,
         text: &str,
         after: Option<&UserSearchKey>,
         limit: u32,
     ) -> Result<Vec<(UserSearchKey, User)>, StoreError> {
-        // The trigram index narrows by LIKE (where `_` matches any character);
-        // instr() keeps exact matches only.
-        let group = "(CASE WHEN substr(lower(username), 1, length(?1)) = ?1 THEN 0 ELSE 1 END)";
-        let candidates = if text.chars().count() >= 3 {
-            "id IN (SELECT rowid FROM user_search WHERE username LIKE ?2)"
-        } else {
-            "lower(username) LIKE ?2"
-        };
-        let (after_group, after_name) = after.cloned().unwrap_or((-1, String::new()));
-        let rows: Vec<FoundUser> = sqlx::query_as(&format!(
-            "SELECT {group} AS grp, {USER_COLUMNS} FROM users \
-             WHERE {candidates} AND instr(lower(username), ?1) > 0 \
-             AND ({group}, lower(username)) > (?3, ?4) \
-             ORDER BY grp, lower(username) LIMIT ?5"
-        ))
-        .bind(text)
-        .bind(format!("%{text}%"))
-        .bind(after_group)
-        .bind(after_name)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(err)?;
-        Ok(rows.into_iter().map(FoundUser::into_pair).collect())
+        const FEW: i64 = 1_000;
+        let (after_group, after_name) = after.cloned().unwrap_or((0, String::new()));
+        let mut found: Vec<FoundUser> = Vec::new();
+        if after_group == 0 {
+            // `text` is [a-z0-9_], all below '~': the prefix is a range of the index.
+            found = sqlx::query_as(&format!(
+                "SELECT 0 AS grp, {USER_COLUMNS} FROM users \
+                 WHERE lower(username) >= ?1 AND lower(username) < ?1 || '~' AND lower(username) > ?2 \
+                 ORDER BY lower(username) LIMIT ?3"
+            ))
+            .bind(text)
+            .bind(&after_name)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(err)?;
+        }
+        let wanted = limit as usize - found.len();
+        if wanted > 0 {
+            let after_name = if after_group == 1 { after_name } else { String::new() };
+            let pattern = format!("%{text}%");
+            let candidates: i64 = if text.len() >= 3 {
+                sqlx::query_scalar("SELECT count(*) FROM (SELECT 1 FROM user_search WHERE username LIKE ?1 LIMIT ?2)")
+                    .bind(&pattern)
+                    .bind(FEW)
+                    .fetch_one(&self.reader)
+                    .await
+                    .map_err(err)?
+            } else {
+                FEW
+            };
+            // The trigram index narrows by LIKE (where `_` matches any
+            // character); instr() keeps exact matches, and > 1 leaves out
+            // the prefix matches listed above.
+            let source = if candidates < FEW { "id IN (SELECT rowid FROM user_search WHERE username LIKE ?4) AND" } else { "" };
+            let others: Vec<FoundUser> = sqlx::query_as(&format!(
+                "SELECT 1 AS grp, {USER_COLUMNS} FROM users \
+                 WHERE {source} lower(username) > ?2 AND instr(lower(username), ?1) > 1 \
+                 ORDER BY lower(username) LIMIT ?3"
+            ))
+            .bind(text)
+            .bind(&after_name)
+            .bind(wanted as i64)
+            .bind(&pattern)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(err)?;
+            found.extend(others);
+        }
+        Ok(found.into_iter().map(FoundUser::into_pair).collect())
     }
 
     async fn list_users(&self, page: PageRequest) -> Result<Vec<User>, StoreError> {
