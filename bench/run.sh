@@ -19,7 +19,10 @@ TWEETS=${TWEETS:-1000000}
 DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-64}
 RATE=${RATE:-10000}
-SCENARIOS=${SCENARIOS:-fixed read-tweet timeline views likes tweet-text tweet-image follows search-tweets search-users mixed mixed-open}
+# The mixed workload runs first, on the seeded data as it is; the write
+# scenarios run last, since they change it (tweets by the load users, and
+# those users following one another).
+SCENARIOS=${SCENARIOS:-fixed mixed mixed-open read-tweet timeline views search-tweets search-users likes tweet-text tweet-image follows}
 
 cargo build --release --workspace --bins
 DATA=$(mktemp -d)

@@ -65,6 +65,10 @@ async fn me_requires_a_valid_token() {
     let payload = rest.split('.').next().unwrap();
     assert!(header.len() > 4);
     let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    // HS/RS confusion: the same payload and a valid HS256 signature, under a header that says RS256 or HS512.
+    let signature = token.rsplit('.').next().unwrap();
+    let rs_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","typ":"JWT"}"#);
+    let hs512_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS512","typ":"JWT"}"#);
     let cases = [
         ("no header", None),
         ("empty bearer", Some("Bearer ".to_owned())),
@@ -72,6 +76,8 @@ async fn me_requires_a_valid_token() {
         ("garbage", Some("Bearer not.a.jwt".to_owned())),
         ("tampered signature", Some(format!("Bearer {tampered}"))),
         ("alg none", Some(format!("Bearer {none_header}.{payload}."))),
+        ("alg RS256", Some(format!("Bearer {rs_header}.{payload}.{signature}"))),
+        ("alg HS512", Some(format!("Bearer {hs512_header}.{payload}.{signature}"))),
         ("wrong key", Some(format!("Bearer {}", sign(b"some other secret that is long enough", &claims(&id, t, t + 600))))),
         ("expired", Some(format!("Bearer {}", sign(&secret, &claims(&id, t - 7200, t - 3600))))),
         ("not yet valid", Some(format!("Bearer {}", sign(&secret, &claims(&id, t + 3600, t + 7200))))),

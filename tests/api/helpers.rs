@@ -206,6 +206,11 @@ impl TestApp {
         (body["user"]["id"].as_str().unwrap().to_owned(), body["access_token"].as_str().unwrap().to_owned())
     }
 
+    /// The PostgreSQL server URL and database name of this app, when on PostgreSQL.
+    pub fn postgres(&self) -> Option<(String, String)> {
+        self.postgres.clone()
+    }
+
     /// The names of the objects in the media store (directory or S3 prefix).
     pub async fn stored_media(&self) -> Vec<String> {
         use futures::TryStreamExt;

@@ -6,6 +6,7 @@ mod accounts;
 mod auth;
 mod broker_outage;
 mod crash;
+mod faults;
 mod graph;
 mod helpers;
 mod media;

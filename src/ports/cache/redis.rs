@@ -1,21 +1,34 @@
 //! Redis adapter: shared by every node; survives a chirp restart. Keys carry
-//! a configurable prefix. The connection manager reconnects by itself.
+//! a configurable prefix. Every operation has a deadline, and after a
+//! failure a fresh connection is made in the background, so a Redis restart
+//! costs 503s while it is down and nothing after it is back.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{Cache, CacheError};
 
 pub struct RedisCache {
-    conn: ConnectionManager,
+    client: redis::Client,
+    conn: Arc<RwLock<ConnectionManager>>,
+    healing: Arc<AtomicBool>,
     prefix: String,
 }
 
-fn unavailable(e: redis::RedisError) -> CacheError {
-    CacheError::Unavailable(e.into())
+/// The longest a cache operation may take, reconnects and retries included:
+/// past it the request gets a 503 instead of waiting on a Redis that is down.
+const OPERATION_DEADLINE: Duration = Duration::from_secs(2);
+
+fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Duration::from_secs(2))
+        .set_response_timeout(Duration::from_secs(2))
+        .set_number_of_retries(1)
 }
 
 fn millis(ttl: Duration) -> u64 {
@@ -25,12 +38,50 @@ fn millis(ttl: Duration) -> u64 {
 impl RedisCache {
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(3))
-            .set_response_timeout(Duration::from_secs(3))
-            .set_number_of_retries(2);
-        let conn = ConnectionManager::new_with_config(client, config).await?;
-        Ok(Self { conn, prefix: prefix.to_owned() })
+        let conn = ConnectionManager::new_with_config(client.clone(), manager_config()).await?;
+        Ok(Self { client, conn: Arc::new(RwLock::new(conn)), healing: Arc::default(), prefix: prefix.to_owned() })
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Runs `operation` under the deadline; on failure, starts healing.
+    async fn within<T>(&self, operation: impl Future<Output = redis::RedisResult<T>>) -> Result<T, CacheError> {
+        let error = match tokio::time::timeout(OPERATION_DEADLINE, operation).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) if !(e.is_io_error() || e.is_unrecoverable_error() || e.is_timeout()) => {
+                return Err(CacheError::Unavailable(e.into()));
+            }
+            Ok(Err(e)) => anyhow::Error::from(e),
+            Err(_) => anyhow::anyhow!("Redis did not answer within {OPERATION_DEADLINE:?}"),
+        };
+        self.heal();
+        Err(CacheError::Unavailable(error))
+    }
+
+    /// The connection manager reconnects by itself, but not always after
+    /// its retries ran out while Redis was down: one task at a time makes a
+    /// new one, every half second until Redis answers, and swaps it in.
+    fn heal(&self) {
+        if self.healing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (client, conn, healing) = (self.client.clone(), self.conn.clone(), self.healing.clone());
+        tokio::spawn(async move {
+            loop {
+                let fresh = ConnectionManager::new_with_config(client.clone(), manager_config());
+                if let Ok(Ok(mut fresh)) = tokio::time::timeout(OPERATION_DEADLINE * 2, fresh).await {
+                    if redis::cmd("PING").query_async::<()>(&mut fresh).await.is_ok() {
+                        *conn.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+                        tracing::info!("reconnected to Redis");
+                        break;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            healing.store(false, Ordering::Release);
+        });
     }
 
     fn key(&self, key: &str) -> String {
@@ -45,53 +96,48 @@ impl Cache for RedisCache {
     }
 
     async fn ping(&self) -> Result<(), CacheError> {
-        let mut conn = self.conn.clone();
-        redis::cmd("PING").query_async::<()>(&mut conn).await.map_err(unavailable)
+        let mut conn = self.conn();
+        self.within(redis::cmd("PING").query_async::<()>(&mut conn)).await
     }
 
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
-        let mut conn = self.conn.clone();
-        redis::cmd("SET")
-            .arg(self.key(key))
-            .arg(value)
-            .arg("PX")
-            .arg(millis(ttl))
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(unavailable)
+        let mut conn = self.conn();
+        self.within(redis::cmd("SET").arg(self.key(key)).arg(value).arg("PX").arg(millis(ttl)).query_async::<()>(&mut conn)).await
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        let mut conn = self.conn.clone();
-        conn.get(self.key(key)).await.map_err(unavailable)
+        let mut conn = self.conn();
+        self.within(conn.get(self.key(key))).await
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        let mut conn = self.conn.clone();
-        redis::cmd("GETDEL").arg(self.key(key)).query_async(&mut conn).await.map_err(unavailable)
+        let mut conn = self.conn();
+        self.within(redis::cmd("GETDEL").arg(self.key(key)).query_async(&mut conn)).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), CacheError> {
-        let mut conn = self.conn.clone();
-        conn.del::<_, ()>(self.key(key)).await.map_err(unavailable)
+        let mut conn = self.conn();
+        self.within(conn.del::<_, ()>(self.key(key))).await
     }
 
     async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, CacheError> {
         // INCR and the expiry of a new counter in one transaction: a counter
         // never lives forever, and an existing one keeps its deadline.
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let key = self.key(key);
-        let (n,): (u64,) = redis::pipe()
-            .atomic()
-            .incr(&key, 1)
-            .cmd("PEXPIRE")
-            .arg(&key)
-            .arg(millis(ttl))
-            .arg("NX")
-            .ignore()
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let (n,): (u64,) = self
+            .within(
+                redis::pipe()
+                    .atomic()
+                    .incr(&key, 1)
+                    .cmd("PEXPIRE")
+                    .arg(&key)
+                    .arg(millis(ttl))
+                    .arg("NX")
+                    .ignore()
+                    .query_async(&mut conn),
+            )
+            .await?;
         Ok(n)
     }
 }

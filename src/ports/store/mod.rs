@@ -62,11 +62,22 @@ pub enum StoreError {
 }
 
 /// Interprets a sqlx error the same way for both databases.
+/// Error codes that say "the database cannot serve you right now", not
+/// "this request is wrong": PostgreSQL's connection exceptions (class 08),
+/// a server shutting down or starting (57P01-57P03), too many connections
+/// (53300); SQLite's busy and locked (5, 6 and their extended codes).
+fn transient(code: &str) -> bool {
+    code.starts_with("08")
+        || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+        || code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
 fn classify(e: sqlx::Error, constraint_of: impl Fn(&dyn sqlx::error::DatabaseError) -> Option<Constraint>) -> StoreError {
     match &e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
         // A row referred to is gone (deleted concurrently): the thing asked for is not there.
         sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation => StoreError::NotFound,
+        sqlx::Error::Database(db) if db.code().is_some_and(|code| transient(&code)) => StoreError::Unavailable(e.into()),
         sqlx::Error::Database(db) => match constraint_of(db.as_ref()) {
             Some(c) => StoreError::Conflict(c),
             None => StoreError::Other(e.into()),
