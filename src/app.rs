@@ -95,6 +95,7 @@ pub struct Application {
     state: AppState,
     background: TaskTracker,
     stop: CancellationToken,
+    shutdown_grace: Duration,
 }
 
 impl Application {
@@ -202,7 +203,7 @@ impl Application {
             broker = broker.kind(),
             "chirp is listening"
         );
-        Ok(Self { listener, router, state, background, stop })
+        Ok(Self { listener, router, state, background, stop, shutdown_grace: config.shutdown_grace })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -214,10 +215,22 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish
-    /// and stops the background work.
+    /// (for at most the shutdown grace) and stops the background work.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await?;
+        let signalled = Arc::new(tokio::sync::Notify::new());
+        let notify = signalled.clone();
+        let serve = axum::serve(self.listener, service).with_graceful_shutdown(async move {
+            shutdown.await;
+            notify.notify_one();
+        });
+        let grace = self.shutdown_grace;
+        tokio::select! {
+            served = serve.into_future() => served?,
+            () = async { signalled.notified().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!("connections still open {grace:?} after the shutdown signal; dropping them");
+            }
+        }
         tracing::info!("no longer accepting requests; stopping background work");
         self.stop.cancel();
         self.background.close();

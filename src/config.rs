@@ -106,7 +106,7 @@ pub struct Config {
     #[arg(long, env = "CHIRP_DATABASE_URL")]
     pub database_url: Option<Secret>,
 
-    /// Maximum connections in the database pool (PostgreSQL; SQLite readers, at most two per core).
+    /// Maximum connections in the database pool (PostgreSQL; SQLite readers).
     #[arg(long, env = "CHIRP_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
     pub database_max_connections: u32,
 
@@ -170,6 +170,12 @@ pub struct Config {
     /// once and kept in `$CHIRP_DATA_DIR/jwt.secret` (mode 0600).
     #[arg(long, env = "CHIRP_JWT_SECRET")]
     pub jwt_secret: Option<Secret>,
+
+    /// After a shutdown signal, how long open connections may take to finish
+    /// before they are dropped (a client that never finishes its request
+    /// cannot hold the process up).
+    #[arg(long, env = "CHIRP_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
 
     /// Lifetime of an access token.
     #[arg(long, env = "CHIRP_JWT_TTL", default_value = "24h", value_parser = parse_duration)]

@@ -95,6 +95,7 @@ pub fn test_config() -> Config {
     let mut config = Config::defaults();
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.auth_rate_limit = 0;
+    config.shutdown_grace = std::time::Duration::from_secs(3);
     config.log = "warn".into();
     config
 }

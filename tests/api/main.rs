@@ -9,6 +9,7 @@ mod crash;
 mod faults;
 mod graph;
 mod helpers;
+mod hostile;
 mod media;
 mod nodes;
 mod notifications;
