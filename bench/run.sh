@@ -65,6 +65,7 @@ load() { # load SCENARIO [chirp-load args...]
 for scenario in $SCENARIOS; do
   case $scenario in
     mixed-open) LOAD_CONNECTIONS=2000 load mixed --rate "$RATE" ;;
+    *-single) LOAD_CONNECTIONS=1 load "${scenario%-single}" ;;  # latency without queueing
     *) load "$scenario" ;;
   esac
   echo "chirp peak RSS so far: $(($(awk '/VmHWM/ {print $2}' /proc/$CHIRP/status) / 1024)) MiB"

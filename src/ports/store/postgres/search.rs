@@ -16,7 +16,7 @@ impl SearchStore for PostgresStore {
     ) -> Result<Vec<Tweet>, StoreError> {
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM tweets \
-             WHERE to_tsvector('simple', search_terms) @@ to_tsquery('simple', $1) \
+             WHERE search_vector @@ to_tsquery('simple', $1) \
              AND id < $2 AND ($3::bigint IS NULL OR author_id = $3) \
              ORDER BY id DESC LIMIT $4",
         )
