@@ -71,6 +71,7 @@ pub async fn unfollow(State(state): State<AppState>, AuthUser(me): AuthUser, Pat
         (status = 200, body = PageBody<UserBody>),
         (status = 401, description = "A token was sent but is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`bad_request`: a malformed query string (a parameter given twice, say)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn followers(
@@ -90,6 +91,7 @@ pub async fn followers(
         (status = 200, body = PageBody<UserBody>),
         (status = 401, description = "A token was sent but is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`bad_request`: a malformed query string (a parameter given twice, say)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn followings(
@@ -120,6 +122,7 @@ pub struct UserQuery {
     responses(
         (status = 200, body = PageBody<UserBody>),
         (status = 401, description = "A token was sent but is not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`bad_request`: a malformed query string (a parameter given twice, say)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad `limit`, `cursor` or `search`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_users(

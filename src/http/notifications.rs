@@ -88,6 +88,7 @@ pub struct UnreadCount {
     responses(
         (status = 200, body = PageBody<NotificationBody>),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`bad_request`: a malformed query string (a parameter given twice, say)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad `unread`, `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(

@@ -208,6 +208,7 @@ pub async fn delete_tweet(
     responses(
         (status = 200, body = PageBody<TweetBody>),
         (status = 401, description = "A token was sent but is not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`bad_request`: a malformed query string (a parameter given twice, say)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad `limit`, `cursor`, `author_id` or `search`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_tweets(
@@ -235,6 +236,7 @@ pub async fn list_tweets(
     responses(
         (status = 200, body = PageBody<TweetBody>),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`bad_request`: a malformed query string (a parameter given twice, say)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn timeline(

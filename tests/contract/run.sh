@@ -26,8 +26,12 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && 
 
 curl -sf -X POST "$API/register" -H 'content-type: application/json' \
   -d '{"email":"fuzz@example.com","username":"fuzzer","name":"Fuzzer","password":"correct horse battery"}' >/dev/null
-sleep 0.2
-CODE=$(grep -A3 'to=fuzz@example.com' "$DATA/chirp.log" | grep -oE '[0-9]{6}' | tail -1)
+CODE=
+for _ in $(seq 100); do
+  CODE=$(grep -oE 'subject=Your chirp code: [0-9]{6}' "$DATA/chirp.log" | grep -oE '[0-9]{6}' | tail -1 || true)
+  [ -n "$CODE" ] && break
+  sleep 0.1
+done
 TOKEN=$(curl -sf -X POST "$API/verify-register" -H 'content-type: application/json' \
   -d "{\"email\":\"fuzz@example.com\",\"code\":\"$CODE\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 # Something to like, follow and read.
