@@ -19,6 +19,7 @@ for tweets in $TWEETS_LIST; do
     psql "$PG/$db" -Atc "VACUUM ANALYZE"
     psql "$PG/$db" -AtF' ' -c "
       SELECT 'tweets_search(GIN)', pg_relation_size('tweets_search'), $tweets
+      UNION ALL SELECT 'tweets.search_vector(column)', sum(pg_column_size(search_vector)), $tweets FROM tweets
       UNION ALL SELECT 'tweets.search_terms(column)', sum(pg_column_size(search_terms)), $tweets FROM tweets
       UNION ALL SELECT 'users_username_trgm(GIN)', pg_relation_size('users_username_trgm'), $USERS" |
       while read -r name bytes rows; do
@@ -31,7 +32,7 @@ for tweets in $TWEETS_LIST; do
     sqlite3 "$dir/chirp.db" "
       SELECT 'tweet_search(FTS5)', sum(pgsize), $tweets FROM dbstat WHERE name LIKE 'tweet_search%'
       UNION ALL SELECT 'tweets.search_terms(column)', sum(length(search_terms)), $tweets FROM tweets
-      UNION ALL SELECT 'user_search(FTS5 trigram)', sum(pgsize), $USERS FROM dbstat WHERE name LIKE 'user_search%';" |
+      UNION ALL SELECT 'user_search(FTS5-trigram)', sum(pgsize), $USERS FROM dbstat WHERE name LIKE 'user_search%';" |
       tr '|' ' ' | while read -r name bytes rows; do
         awk -v d=sqlite -v t="$tweets" -v n="$name" -v b="$bytes" -v r="$rows" 'BEGIN { printf "%-10s %-9s %-28s %10.1f %14.1f\n", d, t, n, b / 1048576, b / r }'
       done
