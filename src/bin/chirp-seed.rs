@@ -54,8 +54,12 @@ struct Args {
     /// Seed of the random generator.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    #[command(flatten)]
-    config: chirp::Config,
+    /// The database, as chirp takes it. Default: the SQLite file in `--data-dir`.
+    #[arg(long, env = "CHIRP_DATABASE_URL")]
+    database_url: Option<String>,
+    /// chirp's data directory (for the default SQLite database).
+    #[arg(long, env = "CHIRP_DATA_DIR", default_value = "./data")]
+    data_dir: std::path::PathBuf,
 }
 
 pub const PASSWORD: &str = "bench-password";
@@ -256,9 +260,9 @@ impl<'a> Inserter<'a> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!(args.users >= 2, "--users must be at least 2");
-    let url = args.config.database_url();
+    let url = args.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("chirp.db").display()));
     if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&args.config.data_dir)?;
+        std::fs::create_dir_all(&args.data_dir)?;
     }
     let db = Db::open(&url).await.context("opening the database")?;
     anyhow::ensure!(db.count("users").await? == 0, "the database already has users: seed an empty one");

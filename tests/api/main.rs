@@ -15,5 +15,6 @@ mod nodes;
 mod notifications;
 mod operations;
 mod search;
+mod seed;
 mod smtp;
 mod tweets;
