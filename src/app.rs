@@ -177,6 +177,7 @@ impl Application {
             store: store.clone(),
             cache: cache.clone(),
             metrics: metrics.clone(),
+            draining: CancellationToken::new(),
         };
 
         let trusted = Arc::new(config.trusted_proxies.clone());
@@ -220,8 +221,10 @@ impl Application {
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let signalled = Arc::new(tokio::sync::Notify::new());
         let notify = signalled.clone();
+        let draining = self.state.draining.clone();
         let serve = axum::serve(self.listener, service).with_graceful_shutdown(async move {
             shutdown.await;
+            draining.cancel();
             notify.notify_one();
         });
         let grace = self.shutdown_grace;

@@ -63,6 +63,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub cache: Arc<dyn Cache>,
     pub metrics: PrometheusHandle,
+    /// Cancelled at the shutdown signal: endless responses (event streams)
+    /// end then, so that clients reconnect elsewhere and the drain is quick.
+    pub draining: tokio_util::sync::CancellationToken,
 }
 
 /// Rate limits for the endpoints that guess at secrets; `None` is off.

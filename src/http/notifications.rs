@@ -150,10 +150,16 @@ pub async fn unread_count(State(state): State<AppState>, AuthUser(me): AuthUser)
     ))]
 pub async fn stream(State(state): State<AppState>, AuthUser(me): AuthUser) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let mut announcements = state.notifications.live.subscribe();
+    let draining = state.draining.clone();
     let events = async_stream(move |yielder| async move {
         yielder.send(Event::default().comment("connected")).await;
         loop {
-            let a = match announcements.recv().await {
+            let next = tokio::select! {
+                // The server is stopping: end the stream; the client reconnects (to another node).
+                _ = draining.cancelled() => return,
+                next = announcements.recv() => next,
+            };
+            let a = match next {
                 Ok(a) => a,
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "live notifications: a slow stream missed announcements");

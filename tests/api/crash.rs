@@ -9,111 +9,14 @@
 //! Redis, Kafka) when the CHIRP_TEST_* variables are set.
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{extract_code, fresh_postgres, unique, with_database};
-
-struct Chirp {
-    env: Vec<(String, String)>,
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Chirp {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut env = vec![
-            ("CHIRP_DATA_DIR".into(), dir.path().display().to_string()),
-            ("CHIRP_LISTEN".into(), format!("127.0.0.1:{port}")),
-            ("CHIRP_AUTH_RATE_LIMIT".into(), "0".into()),
-            ("CHIRP_LOG".into(), "info".into()),
-            ("CHIRP_NODE_ID".into(), "7".into()),
-        ];
-        if let Ok(server) = std::env::var("CHIRP_TEST_DATABASE_URL") {
-            let (server, name) = fresh_postgres(&server).await;
-            env.push(("CHIRP_DATABASE_URL".into(), with_database(&server, &name)));
-        }
-        if let Ok(redis) = std::env::var("CHIRP_TEST_REDIS_URL") {
-            env.push(("CHIRP_REDIS_URL".into(), redis));
-            env.push(("CHIRP_REDIS_PREFIX".into(), format!("{}:", unique("crash"))));
-        }
-        if let Ok(brokers) = std::env::var("CHIRP_TEST_KAFKA_BROKERS") {
-            env.push(("CHIRP_KAFKA_BROKERS".into(), brokers));
-            env.push(("CHIRP_KAFKA_TOPIC".into(), unique("chirp.crash")));
-            env.push(("CHIRP_KAFKA_GROUP".into(), unique("crash")));
-        }
-        let mut chirp = Self { env, dir, port, child: None };
-        chirp.spawn().await;
-        chirp
-    }
-
-    fn log_path(&self) -> std::path::PathBuf {
-        self.dir.path().join("chirp.log")
-    }
-
-    async fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_chirp"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start chirp");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let client = Client::new();
-        loop {
-            if client.get(self.url("/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "chirp did not become ready; log:\n{}", self.log());
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().expect("SIGKILL"); // Child::kill is SIGKILL on Unix
-            child.wait().unwrap();
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    /// The code of the last email to `email`, read from the log (the log mailer).
-    async fn code_for(&self, email: &str) -> String {
-        for _ in 0..100 {
-            let log = self.log();
-            if let Some(at) = log.rfind(&format!("to={email}")) {
-                return extract_code(&log[at + email.len() + 3..]);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("no email to {email} in the log")
-    }
-}
-
-impl Drop for Chirp {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+use crate::process::Chirp;
 
 /// What the clients were told, and what they tried.
 #[derive(Default)]
@@ -134,7 +37,7 @@ async fn json_of(r: reqwest::Response) -> Value {
 
 #[tokio::test]
 async fn acknowledged_writes_survive_sigkill() {
-    let mut chirp = Chirp::start().await;
+    let mut chirp = Chirp::start("crash").await;
     let client = Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
 
     // Eight users, each with one tweet to start from.

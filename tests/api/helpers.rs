@@ -77,7 +77,7 @@ const TEST_BUCKET: &str = "chirp-test";
 
 /// Creates the bucket the S3 tests share (each test has a prefix of its own).
 /// An S3-compatible test server (moto) takes the unsigned request.
-async fn create_test_bucket(endpoint: &str) -> &'static str {
+pub async fn create_test_bucket(endpoint: &str) -> &'static str {
     assert!(
         std::env::var_os("AWS_ACCESS_KEY_ID").is_some(),
         "CHIRP_TEST_S3_ENDPOINT is set: set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION too (any values for moto)"

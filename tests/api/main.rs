@@ -14,6 +14,7 @@ mod media;
 mod nodes;
 mod notifications;
 mod operations;
+mod process;
 mod search;
 mod seed;
 mod smtp;
