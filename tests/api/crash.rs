@@ -43,16 +43,7 @@ async fn acknowledged_writes_survive_sigkill() {
     // Eight users, each with one tweet to start from.
     let mut users: Vec<(String, String)> = Vec::new(); // (id, token)
     for i in 0..8 {
-        let email = format!("crash{i}@example.com");
-        let body = json!({"email": email, "username": format!("crash{i}"), "name": "Crash", "password": "correct horse battery"});
-        let r = client.post(chirp.url("/api/v1/register")).json(&body).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::ACCEPTED);
-        let code = chirp.code_for(&email).await;
-        let r =
-            client.post(chirp.url("/api/v1/verify-register")).json(&json!({"email": email, "code": code})).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED);
-        let body = json_of(r).await;
-        users.push((body["user"]["id"].as_str().unwrap().into(), body["access_token"].as_str().unwrap().into()));
+        users.push(chirp.sign_up(&client, &format!("crash{i}")).await);
     }
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     for (i, (_, token)) in users.iter().enumerate() {
