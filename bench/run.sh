@@ -25,15 +25,8 @@ RATE=${RATE:-10000}
 SCENARIOS=${SCENARIOS:-fixed mixed mixed-open read-tweet timeline views search-tweets search-users likes tweet-text tweet-image follows}
 
 cargo build --release --workspace --bins
-DATA=$(mktemp -d)
-LOG=$DATA/chirp.log
-if [[ "${CHIRP_DATABASE_URL:-}" == postgres* ]]; then
-  db=${CHIRP_DATABASE_URL##*/}
-  psql "${CHIRP_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
-fi
-if [ -n "${CHIRP_REDIS_URL:-}" ]; then export CHIRP_REDIS_PREFIX="bench$RANDOM:"; fi
-if [ -n "${CHIRP_KAFKA_BROKERS:-}" ]; then export CHIRP_KAFKA_TOPIC="chirp.bench.$RANDOM" CHIRP_KAFKA_GROUP="bench$RANDOM"; fi
-export CHIRP_DATA_DIR=$DATA CHIRP_LISTEN=127.0.0.1:18080 CHIRP_AUTH_RATE_LIMIT=0 CHIRP_LOG=info,tower_http=warn
+. bench/backends.sh
+prepare_backends bench
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
@@ -41,10 +34,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(lscpu | sed -n 's/^Model name: *//p'), $(uname -r)"
-echo "backend: database=$([ -n "${CHIRP_DATABASE_URL:-}" ] && echo postgres || echo sqlite)" \
-  "cache=$([ -n "${CHIRP_REDIS_URL:-}" ] && echo redis || echo memory)" \
-  "broker=$([ -n "${CHIRP_KAFKA_BROKERS:-}" ] && echo kafka || echo memory)"
+describe_machine
 echo "seed: chirp-seed --users $USERS --tweets $TWEETS"
 /usr/bin/time -f "seed: %es, peak RSS %MKiB" ./target/release/chirp-seed --users "$USERS" --tweets "$TWEETS" 2>&1 | grep -E "^(seed|done|users|follows|tweets|likes)"
 if [ -z "${CHIRP_DATABASE_URL:-}" ]; then echo "database file: $(du -h "$DATA/chirp.db" | cut -f1)"; fi

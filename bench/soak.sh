@@ -30,15 +30,8 @@ TWEETS=${TWEETS:-100000}
 FAULTS=${FAULTS:-1}
 
 cargo build --release --workspace --bins
-DATA=$(mktemp -d)
-LOG=$DATA/chirp.log
-if [[ "${CHIRP_DATABASE_URL:-}" == postgres* ]]; then
-  db=${CHIRP_DATABASE_URL##*/}
-  psql "${CHIRP_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
-fi
-if [ -n "${CHIRP_REDIS_URL:-}" ]; then export CHIRP_REDIS_PREFIX="soak$RANDOM:"; fi
-if [ -n "${CHIRP_KAFKA_BROKERS:-}" ]; then export CHIRP_KAFKA_TOPIC="chirp.soak.$RANDOM" CHIRP_KAFKA_GROUP="soak$RANDOM"; fi
-export CHIRP_DATA_DIR=$DATA CHIRP_LISTEN=127.0.0.1:18080 CHIRP_AUTH_RATE_LIMIT=0 CHIRP_LOG=info,tower_http=warn
+. bench/backends.sh
+prepare_backends soak
 CHIRP=
 cleanup() {
   [ -n "$CHIRP" ] && kill "$CHIRP" 2>/dev/null && wait "$CHIRP" 2>/dev/null
@@ -54,10 +47,7 @@ start_chirp() {
   exit 1
 }
 
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(lscpu | sed -n 's/^Model name: *//p'), $(uname -r)"
-echo "backend: database=$([ -n "${CHIRP_DATABASE_URL:-}" ] && echo postgres || echo sqlite)" \
-  "cache=$([ -n "${CHIRP_REDIS_URL:-}" ] && echo redis || echo memory)" \
-  "broker=$([ -n "${CHIRP_KAFKA_BROKERS:-}" ] && echo kafka || echo memory)"
+describe_machine
 echo "soak: ${DURATION}s in ${SLICE}s slices, mixed workload at $RATE requests/s, faults=$FAULTS"
 ./target/release/chirp-seed --users "$USERS" --tweets "$TWEETS" >/dev/null 2>&1
 start_chirp

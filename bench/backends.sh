@@ -1,0 +1,26 @@
+# Sourced by bench/run.sh and bench/soak.sh: one fresh data set on the
+# backends the CHIRP_* variables name, and a description of the machine.
+
+# prepare_backends LABEL: a new data directory ($DATA, with chirp's log at
+# $LOG), the PostgreSQL database of CHIRP_DATABASE_URL dropped and created
+# again, a Redis prefix and a Kafka topic and group of their own, and the
+# settings chirp, chirp-seed and chirp-load share (chirp on 127.0.0.1:18080).
+prepare_backends() {
+  local label=$1
+  DATA=$(mktemp -d)
+  LOG=$DATA/chirp.log
+  if [[ "${CHIRP_DATABASE_URL:-}" == postgres* ]]; then
+    local db=${CHIRP_DATABASE_URL##*/}
+    psql "${CHIRP_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+  fi
+  if [ -n "${CHIRP_REDIS_URL:-}" ]; then export CHIRP_REDIS_PREFIX="$label$RANDOM:"; fi
+  if [ -n "${CHIRP_KAFKA_BROKERS:-}" ]; then export CHIRP_KAFKA_TOPIC="chirp.$label.$RANDOM" CHIRP_KAFKA_GROUP="$label$RANDOM"; fi
+  export CHIRP_DATA_DIR=$DATA CHIRP_LISTEN=127.0.0.1:18080 CHIRP_AUTH_RATE_LIMIT=0 CHIRP_LOG=info,tower_http=warn
+}
+
+describe_machine() {
+  echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(lscpu | sed -n 's/^Model name: *//p'), $(uname -r)"
+  echo "backend: database=$([ -n "${CHIRP_DATABASE_URL:-}" ] && echo postgres || echo sqlite)" \
+    "cache=$([ -n "${CHIRP_REDIS_URL:-}" ] && echo redis || echo memory)" \
+    "broker=$([ -n "${CHIRP_KAFKA_BROKERS:-}" ] && echo kafka || echo memory)"
+}
