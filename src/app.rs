@@ -123,6 +123,9 @@ impl Application {
             tokens::derive_key(&secret, "chirp registration codes"),
             config.registration_ttl,
         ));
+        // Before the first login, so that the first unknown user's login is
+        // not the one that pays for making the decoy hash.
+        accounts.prepare().await.context("preparing the login decoy hash")?;
         let background = TaskTracker::new();
         let stop = CancellationToken::new();
         let views = ViewCounter::start(store.clone(), &background, stop.clone());

@@ -290,6 +290,18 @@ impl Accounts {
         Ok(exists)
     }
 
+    /// Makes the decoy hash that logins of unknown users are checked
+    /// against, so that no login pays for it.
+    pub async fn prepare(&self) -> Result<()> {
+        self.decoy_hash().await.map(drop)
+    }
+
+    /// Password verifications run so far (login runs one for every attempt,
+    /// known user or not, so that its timing does not tell them apart).
+    pub fn password_checks(&self) -> u64 {
+        self.passwords.verifications()
+    }
+
     async fn decoy_hash(&self) -> Result<&str> {
         self.decoy_hash
             .get_or_try_init(|| async {

@@ -43,6 +43,26 @@ async fn login_answers_the_same_for_an_unknown_user_and_a_wrong_password() {
     assert_eq!(wrong, invalid);
 }
 
+/// Timing: a login for a user that does not exist runs the same Argon2
+/// verification (against a decoy hash) as a wrong password does, so the
+/// answer takes as long. Counted, not timed: the times are only printed.
+#[tokio::test]
+async fn login_checks_a_password_whether_or_not_the_user_exists() {
+    let app = TestApp::spawn().await;
+    app.sign_up("olga").await;
+    for (label, username) in [("wrong password", "olga"), ("unknown user", "nobody"), ("invalid username", "not valid!")] {
+        for _ in 0..3 {
+            let before = app.accounts.password_checks();
+            let started = std::time::Instant::now();
+            let r = app.post_json("/api/v1/login", &json!({"username": username, "password": "wrong password"})).await;
+            let took = started.elapsed();
+            assert_problem(r, 401, "invalid_credentials").await;
+            assert_eq!(app.accounts.password_checks() - before, 1, "{label}: one password verification");
+            eprintln!("login, {label}: {took:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn login_requires_both_fields() {
     let app = TestApp::spawn().await;

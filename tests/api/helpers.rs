@@ -46,6 +46,7 @@ pub struct TestApp {
     pub config: Config,
     pub cache: Arc<dyn Cache>,
     pub broker: Arc<dyn Broker>,
+    pub accounts: Arc<chirp::services::accounts::Accounts>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     postgres: Option<(String, String)>,
@@ -152,6 +153,7 @@ impl TestApp {
         let cache = adapters.cache.clone();
         let broker = adapters.broker.clone();
         let app = Application::with_adapters(config.clone(), adapters).await.expect("application");
+        let accounts = app.state().accounts.clone();
         let base = format!("http://{}", app.local_addr());
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
@@ -162,7 +164,7 @@ impl TestApp {
             .expect("server");
         });
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        Self { base, client, outbox, config, cache, broker, stop: Some(stop), task: Some(task), postgres, data_dir }
+        Self { base, client, outbox, config, cache, broker, accounts, stop: Some(stop), task: Some(task), postgres, data_dir }
     }
 
     pub fn url(&self, path: &str) -> String {

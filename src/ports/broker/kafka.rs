@@ -7,9 +7,18 @@
 //!
 //! librdkafka connects lazily and reconnects by itself: a broker that is down
 //! when chirp starts is not an error here, only in the calls that need it.
+//!
+//! Each member also watches the group's progress on every partition of its
+//! topic (see [`Watch`]): a partition with messages waiting whose committed
+//! offset has not moved for [`STALL`] while this member keeps up with its own
+//! makes it leave and rejoin the group, which forces a fresh assignment. On
+//! Apache Kafka the coordinator does that by itself when a member dies; tansu
+//! 0.6 drops the dead member but lets the survivors keep their old
+//! assignment, so the dead member's partitions would wait for ever.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -27,6 +36,14 @@ use super::{Broker, BrokerError, Delivery, Subscription};
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Round trips that answer at once on a healthy broker (metadata, offsets).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// A member that dies without leaving gives its partitions up after this.
+const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a partition may have messages waiting with no committed progress
+/// before a healthy member rejoins the group to get it reassigned; also the
+/// least time between two rejoins of one member.
+const STALL: Duration = Duration::from_secs(30);
+/// How often a member samples the group's progress.
+const WATCH_EVERY: Duration = Duration::from_secs(10);
 
 pub struct KafkaBroker {
     brokers: String,
@@ -68,6 +85,7 @@ impl KafkaBroker {
 
     /// A new member of `group`; `subscribe` without the box.
     fn join(&self, topic: &str, group: &str) -> Result<KafkaSubscription, BrokerError> {
+        let held = Arc::new(std::sync::Mutex::new(Vec::new()));
         let consumer: StreamConsumer<GroupMember> = ClientConfig::new()
             .set("bootstrap.servers", &self.brokers)
             .set("client.id", "chirp")
@@ -75,12 +93,17 @@ impl KafkaBroker {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
-            // A member that dies without leaving gives its partitions up after this.
-            .set("session.timeout.ms", "10000")
-            .create_with_context(GroupMember { group: group.to_owned() })
+            .set("session.timeout.ms", SESSION_TIMEOUT.as_millis().to_string())
+            .create_with_context(GroupMember { group: group.to_owned(), held: held.clone() })
             .map_err(unavailable)?;
         consumer.subscribe(&[topic]).map_err(unavailable)?;
-        Ok(KafkaSubscription { consumer: Some(Arc::new(consumer)), topic: topic.to_owned() })
+        let rejoin = Arc::new(tokio::sync::Notify::new());
+        let watch = tokio::spawn(watch_group(
+            Observer { brokers: self.brokers.clone(), topic: topic.to_owned(), group: group.to_owned() },
+            held,
+            rejoin.clone(),
+        ));
+        Ok(KafkaSubscription { consumer: Some(Arc::new(consumer)), topic: topic.to_owned(), rejoin, watch })
     }
 }
 
@@ -124,9 +147,11 @@ impl Broker for KafkaBroker {
     }
 }
 
-/// Logs the group's partition assignments as they change.
+/// Logs the group's partition assignments as they change, and keeps the
+/// current one for the group watch.
 struct GroupMember {
     group: String,
+    held: Arc<std::sync::Mutex<Vec<i32>>>,
 }
 
 impl ClientContext for GroupMember {}
@@ -136,10 +161,12 @@ impl ConsumerContext for GroupMember {
         let partitions = |list: &TopicPartitionList| -> Vec<i32> { list.elements().iter().map(|e| e.partition()).collect() };
         match rebalance {
             Rebalance::Assign(list) => {
-                tracing::info!(group = %self.group, partitions = ?partitions(list), "kafka: partitions assigned")
+                tracing::info!(group = %self.group, partitions = ?partitions(list), "kafka: partitions assigned");
+                *self.held.lock().unwrap_or_else(|e| e.into_inner()) = partitions(list);
             }
             Rebalance::Revoke(list) => {
-                tracing::info!(group = %self.group, partitions = ?partitions(list), "kafka: partitions revoked")
+                tracing::info!(group = %self.group, partitions = ?partitions(list), "kafka: partitions revoked");
+                self.held.lock().unwrap_or_else(|e| e.into_inner()).clear();
             }
             Rebalance::Error(e) => tracing::warn!(group = %self.group, error = %e, "kafka: rebalance failed"),
         }
@@ -150,6 +177,10 @@ struct KafkaSubscription {
     /// `None` only while being dropped.
     consumer: Option<Arc<StreamConsumer<GroupMember>>>,
     topic: String,
+    /// Notified by the group watch when this member should rejoin the group.
+    rejoin: Arc<tokio::sync::Notify>,
+    /// The task watching the group's progress while this member lives.
+    watch: tokio::task::JoinHandle<()>,
 }
 
 impl KafkaSubscription {
@@ -161,6 +192,160 @@ impl KafkaSubscription {
     fn assigned(&self) -> Result<Vec<i32>, BrokerError> {
         let assignment = self.consumer().assignment().map_err(unavailable)?;
         Ok(assignment.elements_for_topic(&self.topic).iter().map(|e| e.partition()).collect())
+    }
+
+    /// Leaves the group and joins it again (see [`Watch`]).
+    async fn rejoin_group(&self) {
+        let consumer = self.consumer().clone();
+        let topic = self.topic.clone();
+        // Leaving is a round trip: off the async workers.
+        if let Err(e) = blocking(move || {
+            consumer.unsubscribe();
+            consumer.subscribe(&[&topic])
+        })
+        .await
+        {
+            tracing::warn!(topic = %self.topic, error = %e, "kafka: rejoining the group failed; librdkafka retries");
+        }
+    }
+}
+
+/// The group's progress on `partitions` of `topic`, as the broker has it now
+/// (blocking: network round trips).
+fn progress<C: ConsumerContext>(
+    client: &impl Consumer<C>,
+    topic: &str,
+    partitions: &[i32],
+    mine: &[i32],
+) -> Result<Vec<Progress>, KafkaError> {
+    let mut list = TopicPartitionList::new();
+    for &partition in partitions {
+        list.add_partition(topic, partition);
+    }
+    let committed = client.committed_offsets(list, REQUEST_TIMEOUT)?;
+    let mut progress = Vec::new();
+    for element in committed.elements_for_topic(topic) {
+        let (low, high) = client.fetch_watermarks(topic, element.partition(), REQUEST_TIMEOUT)?;
+        // Nothing committed yet: the group starts at the earliest message.
+        let committed = match element.offset() {
+            Offset::Offset(n) => n,
+            _ => low,
+        };
+        progress.push(Progress {
+            partition: element.partition(),
+            committed,
+            waiting: (high - committed).max(0),
+            mine: mine.contains(&element.partition()),
+        });
+    }
+    Ok(progress)
+}
+
+/// What the group watch needs to read a group's progress: a client of its
+/// own per sample, never the member's consumer, whose life (and close) is
+/// the subscription's alone.
+struct Observer {
+    brokers: String,
+    topic: String,
+    group: String,
+}
+
+impl Observer {
+    /// The group's progress on every partition of the topic (blocking).
+    fn sample(&self, mine: &[i32]) -> Result<Vec<Progress>, KafkaError> {
+        // Never subscribes: it reads the group's offsets, it is not a member.
+        let client: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .set("client.id", "chirp-group-watch")
+            .set("group.id", &self.group)
+            .set("enable.auto.commit", "false")
+            .create()?;
+        let metadata = client.fetch_metadata(Some(&self.topic), REQUEST_TIMEOUT)?;
+        let partitions: Vec<i32> = metadata.topics().iter().flat_map(|t| t.partitions()).map(|p| p.id()).collect();
+        progress(&client, &self.topic, &partitions, mine)
+    }
+}
+
+/// Samples the group's progress every [`WATCH_EVERY`] while the member
+/// lives (`held`: the partitions it holds), and asks it to rejoin the group
+/// when [`Watch`] says so.
+async fn watch_group(observer: Observer, held: Arc<std::sync::Mutex<Vec<i32>>>, rejoin: Arc<tokio::sync::Notify>) {
+    let observer = Arc::new(observer);
+    let mut watch = Watch::default();
+    loop {
+        tokio::time::sleep(WATCH_EVERY).await;
+        let mine = held.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let sampling = observer.clone();
+        let sample = match blocking(move || sampling.sample(&mine)).await {
+            Ok(sample) => sample,
+            Err(e) => {
+                tracing::debug!(error = %e, "kafka: group progress unknown");
+                continue;
+            }
+        };
+        let Some(behind) = watch.observe(Instant::now(), &sample) else { continue };
+        metrics::counter!("chirp_consumer_rejoins_total").increment(1);
+        tracing::warn!(
+            group = %observer.group,
+            topic = %observer.topic,
+            partitions = ?behind,
+            stalled_for = ?STALL,
+            "kafka: partitions have messages waiting and no member making progress; rejoining the group to have them reassigned"
+        );
+        rejoin.notify_one();
+    }
+}
+
+/// One partition's progress in one sample.
+#[derive(Clone, Copy, Debug)]
+struct Progress {
+    partition: i32,
+    /// The group's committed offset (the next message to process).
+    committed: i64,
+    /// Messages published after it.
+    waiting: i64,
+    /// Whether this member holds the partition.
+    mine: bool,
+}
+
+/// Decides when a member should rejoin its group: when some partition it
+/// does not hold has had messages waiting and no committed progress for
+/// [`STALL`], while every partition it holds is keeping up (a member that is
+/// itself stuck, say on a database outage, would only blame the others for
+/// the same trouble), and not more often than once per [`STALL`].
+#[derive(Debug, Default)]
+struct Watch {
+    /// Per partition: the committed offset last seen and since when it has
+    /// been behind without moving.
+    behind_since: BTreeMap<i32, (i64, Instant)>,
+    rejoined: Option<Instant>,
+}
+
+impl Watch {
+    /// Records a sample taken at `now`; returns the partitions left behind
+    /// when this member should rejoin.
+    fn observe(&mut self, now: Instant, sample: &[Progress]) -> Option<Vec<i32>> {
+        for p in sample {
+            let entry = self.behind_since.entry(p.partition).or_insert((p.committed, now));
+            if p.waiting == 0 || p.committed != entry.0 {
+                *entry = (p.committed, now);
+            }
+        }
+        let stalled = |p: &Progress| {
+            p.waiting > 0 && self.behind_since.get(&p.partition).is_some_and(|(_, since)| now.duration_since(*since) >= STALL)
+        };
+        let behind: Vec<i32> = sample.iter().filter(|p| !p.mine && stalled(p)).map(|p| p.partition).collect();
+        let keeping_up = !sample.iter().any(|p| p.mine && stalled(p));
+        let rested = self.rejoined.is_none_or(|at| now.duration_since(at) >= STALL);
+        if behind.is_empty() || !keeping_up || !rested {
+            return None;
+        }
+        self.rejoined = Some(now);
+        // The new owners get a full period before they are judged.
+        for (_, since) in self.behind_since.values_mut() {
+            *since = now;
+        }
+        Some(behind)
     }
 }
 
@@ -183,7 +368,15 @@ fn lost_to_rebalance(e: &KafkaError) -> bool {
 impl Subscription for KafkaSubscription {
     async fn next(&mut self) -> Result<Delivery, BrokerError> {
         loop {
-            match self.consumer().recv().await {
+            let received = tokio::select! {
+                // Both are cancel safe: no message or request is lost to the other.
+                received = self.consumer().recv() => received,
+                () = self.rejoin.notified() => {
+                    self.rejoin_group().await;
+                    continue;
+                }
+            };
+            match received {
                 Ok(message) => {
                     return Ok(Delivery {
                         key: message.key().map(<[u8]>::to_vec),
@@ -225,18 +418,8 @@ impl Subscription for KafkaSubscription {
         let topic = self.topic.clone();
         let lag = blocking(move || {
             let assignment = consumer.assignment()?;
-            let committed = consumer.committed_offsets(assignment, REQUEST_TIMEOUT)?;
-            let mut lag = 0;
-            for element in committed.elements_for_topic(&topic) {
-                let (low, high) = consumer.fetch_watermarks(&topic, element.partition(), REQUEST_TIMEOUT)?;
-                // Nothing committed yet: the group starts at the earliest message.
-                let done = match element.offset() {
-                    Offset::Offset(n) => n,
-                    _ => low,
-                };
-                lag += (high - done).max(0);
-            }
-            Ok(lag)
+            let mine: Vec<i32> = assignment.elements_for_topic(&topic).iter().map(|e| e.partition()).collect();
+            Ok(progress(&*consumer, &topic, &mine, &mine)?.iter().map(|p| p.waiting).sum())
         })
         .await;
         match lag {
@@ -251,6 +434,7 @@ impl Subscription for KafkaSubscription {
 
 impl Drop for KafkaSubscription {
     fn drop(&mut self) {
+        self.watch.abort();
         // Closing leaves the group (a round trip and a rebalance): do it off the
         // async workers when there are any.
         let Some(consumer) = self.consumer.take() else { return };
@@ -455,6 +639,138 @@ mod tests {
         let mut held = a.assigned().unwrap();
         held.sort();
         assert_eq!(held, [0, 1, 2]);
+    }
+
+    /// A group member in a process of its own, for the test below to kill:
+    /// joins the group it is given and reads without committing.
+    #[tokio::test]
+    #[ignore = "a helper process of a_member_killed_without_leaving_has_its_partitions_reassigned"]
+    async fn member_until_killed() {
+        let var = |name| std::env::var(name).unwrap_or_else(|_| panic!("{name}: run by the test that kills it"));
+        let broker = KafkaBroker::connect(&var("CHIRP_TEST_KAFKA_BROKERS"), 3).await.unwrap();
+        let mut member = broker.join(&var("CHIRP_TEST_MEMBER_TOPIC"), &var("CHIRP_TEST_MEMBER_GROUP")).unwrap();
+        loop {
+            let _ = member.next().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_member_killed_without_leaving_has_its_partitions_reassigned() {
+        let Some(brokers) = kafka_brokers() else { return };
+        let (broker, topic) = broker_with_topic(&brokers, 3).await;
+        let group = unique("group");
+        let mut a = broker.join(&topic, &group).unwrap();
+        let mut b = broker.join(&topic, &group).unwrap();
+        let mut killed = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "ports::broker::kafka::tests::member_until_killed", "--ignored"])
+            .env("CHIRP_TEST_KAFKA_BROKERS", &brokers)
+            .env("CHIRP_TEST_MEMBER_TOPIC", &topic)
+            .env("CHIRP_TEST_MEMBER_GROUP", &group)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+
+        // The group settles with a partition each: the third is the other process's.
+        let settle = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            assert!(tokio::time::Instant::now() < settle, "the group did not give each member a partition within 60 s");
+            for sub in [&mut a, &mut b] {
+                if let Ok(d) = tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
+                    panic!("nothing was published yet, got {d:?}");
+                }
+            }
+            if a.assigned().unwrap().len() == 1 && b.assigned().unwrap().len() == 1 {
+                break;
+            }
+        }
+        let held = |a: &KafkaSubscription, b: &KafkaSubscription| -> BTreeSet<i32> {
+            a.assigned().unwrap().into_iter().chain(b.assigned().unwrap()).collect()
+        };
+        assert_eq!(held(&a, &b).len(), 2, "one partition each");
+
+        // SIGKILL: the member never leaves; its session times out.
+        killed.kill().unwrap();
+        killed.wait().unwrap();
+        let published: BTreeSet<String> = (0..30).map(|i| format!("m{i}")).collect();
+        for (i, payload) in published.iter().enumerate() {
+            broker.publish(&topic, format!("owner-{i}").as_bytes(), payload.as_bytes()).await.unwrap();
+        }
+
+        // Every message reaches one of the two left, the dead member's
+        // partition's too (at least once: a partition may change hands
+        // more than once before the group settles).
+        let mut got = BTreeSet::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        while got != published {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} of 30 messages within 120 s of the kill; a holds {:?}, b {:?}",
+                got.len(),
+                a.assigned(),
+                b.assigned()
+            );
+            tokio::select! {
+                d = a.next() => { let d = d.unwrap(); a.commit(&d).await.unwrap(); got.insert(text(&d.payload)); }
+                d = b.next() => { let d = d.unwrap(); b.commit(&d).await.unwrap(); got.insert(text(&d.payload)); }
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+        // And the two hold every partition between them.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while held(&a, &b) != BTreeSet::from([0, 1, 2]) {
+            assert!(tokio::time::Instant::now() < deadline, "a holds {:?} and b {:?}", a.assigned(), b.assigned());
+            for sub in [&mut a, &mut b] {
+                if let Ok(d) = tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
+                    let d = d.unwrap();
+                    assert!(published.contains(&text(&d.payload)), "only what was published");
+                    sub.commit(&d).await.unwrap();
+                }
+            }
+        }
+    }
+
+    fn progress(partition: i32, committed: i64, waiting: i64, mine: bool) -> Progress {
+        Progress { partition, committed, waiting, mine }
+    }
+
+    #[test]
+    fn a_healthy_member_rejoins_when_another_members_partition_is_left_behind() {
+        let t0 = Instant::now();
+        let mut watch = Watch::default();
+        let sample = [progress(0, 10, 0, true), progress(1, 5, 3, false)];
+        assert_eq!(watch.observe(t0, &sample), None);
+        assert_eq!(watch.observe(t0 + Duration::from_secs(20), &sample), None, "not stalled yet");
+        assert_eq!(watch.observe(t0 + STALL, &sample), Some(vec![1]));
+        // The new owner gets a full period, and a member rejoins at most once per period.
+        assert_eq!(watch.observe(t0 + STALL + Duration::from_secs(20), &sample), None);
+        assert_eq!(watch.observe(t0 + STALL * 2, &sample), Some(vec![1]));
+    }
+
+    #[test]
+    fn progress_or_nothing_waiting_is_not_a_stall() {
+        let t0 = Instant::now();
+        let mut watch = Watch::default();
+        for i in 0..10 {
+            let at = t0 + Duration::from_secs(10 * i);
+            // Partition 1 moves on, slowly; partition 2 has nothing waiting.
+            let sample = [progress(0, 10, 0, true), progress(1, 5 + i as i64, 3, false), progress(2, 7, 0, false)];
+            assert_eq!(watch.observe(at, &sample), None);
+        }
+    }
+
+    #[test]
+    fn a_member_stuck_on_its_own_partitions_does_not_blame_the_others() {
+        let t0 = Instant::now();
+        let mut watch = Watch::default();
+        // Everyone is stuck alike (the database is away, say): nobody rejoins.
+        let sample = [progress(0, 10, 4, true), progress(1, 5, 3, false)];
+        for i in 0..10 {
+            assert_eq!(watch.observe(t0 + Duration::from_secs(10 * i), &sample), None);
+        }
+        // Once its own partition moves, the other one is still behind: rejoin.
+        let sample = [progress(0, 14, 0, true), progress(1, 5, 3, false)];
+        assert_eq!(watch.observe(t0 + Duration::from_secs(100), &sample), Some(vec![1]));
     }
 
     #[tokio::test]
