@@ -10,8 +10,10 @@
 #   CHIRP_REDIS_URL=redis://127.0.0.1:6379 CHIRP_KAFKA_BROKERS=127.0.0.1:9092 bash bench/soak.sh
 #
 # Settings (environment): DURATION in seconds (3600), SLICE in seconds (300),
-# RATE (500 requests/s: below this machine's capacity, so that a trend shows
-# wear rather than queueing), USERS (10000), TWEETS (100000), FAULTS (1: inject
+# RATE (250 requests/s: about half of what a 2-core machine running chirp,
+# PostgreSQL, Redis, tansu and the load tool can serve, so that a trend shows
+# wear rather than queueing; at 500 such a machine is saturated and a fault's
+# backlog never drains), USERS (10000), TWEETS (100000), FAULTS (1: inject
 # faults; 0: none). The first slice is clean; then one fault in the middle
 # of each slice, under load, in turn:
 #   crash     chirp is killed with SIGKILL and started again on the same data
@@ -24,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-3600}
 SLICE=${SLICE:-300}
-RATE=${RATE:-500}
+RATE=${RATE:-250}
 USERS=${USERS:-10000}
 TWEETS=${TWEETS:-100000}
 FAULTS=${FAULTS:-1}
