@@ -416,12 +416,10 @@ impl Subscription for KafkaSubscription {
     async fn lag(&mut self) -> Option<i64> {
         let consumer = self.consumer().clone();
         let topic = self.topic.clone();
-        let lag = blocking(move || {
-            let assignment = consumer.assignment()?;
-            let mine: Vec<i32> = assignment.elements_for_topic(&topic).iter().map(|e| e.partition()).collect();
-            Ok(progress(&*consumer, &topic, &mine, &mine)?.iter().map(|p| p.waiting).sum())
-        })
-        .await;
+        let lag = match self.assigned() {
+            Ok(mine) => blocking(move || Ok(progress(&*consumer, &topic, &mine, &mine)?.iter().map(|p| p.waiting).sum())).await,
+            Err(e) => Err(e),
+        };
         match lag {
             Ok(lag) => Some(lag),
             Err(e) => {
@@ -482,6 +480,33 @@ mod tests {
 
     async fn next_within(sub: &mut (impl Subscription + ?Sized)) -> Delivery {
         tokio::time::timeout(WAIT, sub.next()).await.expect("a message within 30 s").unwrap()
+    }
+
+    /// Polls two members of one group, before anything is published (so
+    /// nothing may arrive), until `settled` holds for their assignments.
+    async fn settle(
+        a: &mut KafkaSubscription,
+        b: &mut KafkaSubscription,
+        within: Duration,
+        settled: impl Fn(&[i32], &[i32]) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the group did not settle within {within:?}: a holds {:?}, b {:?}",
+                a.assigned(),
+                b.assigned()
+            );
+            for sub in [&mut *a, &mut *b] {
+                if let Ok(d) = tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
+                    panic!("nothing was published yet, got {d:?}");
+                }
+            }
+            if settled(&a.assigned().unwrap(), &b.assigned().unwrap()) {
+                return;
+            }
+        }
     }
 
     fn text(bytes: &[u8]) -> String {
@@ -571,19 +596,7 @@ mod tests {
 
         // Both members must hold partitions before anything is published, or
         // the first one would read everything before the group settles.
-        let settle = tokio::time::Instant::now() + WAIT;
-        loop {
-            assert!(tokio::time::Instant::now() < settle, "the group did not settle within 30 s");
-            for sub in [&mut a, &mut b] {
-                if let Ok(d) = tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
-                    panic!("nothing was published yet, got {d:?}");
-                }
-            }
-            let (pa, pb) = (a.assigned().unwrap(), b.assigned().unwrap());
-            if !pa.is_empty() && !pb.is_empty() && pa.len() + pb.len() == 3 {
-                break;
-            }
-        }
+        settle(&mut a, &mut b, WAIT, |pa, pb| !pa.is_empty() && !pb.is_empty() && pa.len() + pb.len() == 3).await;
 
         let published: BTreeSet<String> = (0..30).map(|i| format!("m{i}")).collect();
         for (i, payload) in published.iter().enumerate() {
@@ -672,18 +685,7 @@ mod tests {
             .unwrap();
 
         // The group settles with a partition each: the third is the other process's.
-        let settle = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            assert!(tokio::time::Instant::now() < settle, "the group did not give each member a partition within 60 s");
-            for sub in [&mut a, &mut b] {
-                if let Ok(d) = tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
-                    panic!("nothing was published yet, got {d:?}");
-                }
-            }
-            if a.assigned().unwrap().len() == 1 && b.assigned().unwrap().len() == 1 {
-                break;
-            }
-        }
+        settle(&mut a, &mut b, Duration::from_secs(60), |pa, pb| pa.len() == 1 && pb.len() == 1).await;
         let held = |a: &KafkaSubscription, b: &KafkaSubscription| -> BTreeSet<i32> {
             a.assigned().unwrap().into_iter().chain(b.assigned().unwrap()).collect()
         };
