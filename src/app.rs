@@ -18,14 +18,17 @@ use crate::domain::IdGenerator;
 use crate::http::rate_limit::RateLimit;
 use crate::http::{self, AppState, AuthLimits, HttpSettings};
 use crate::ports::broker::{Broker, KafkaBroker, MemoryBroker};
-use crate::ports::cache::{Cache, MemoryCache, RedisCache};
+use crate::ports::cache::{Cache, HomeTimelines, MemoryCache, MemoryHomeTimelines, RedisCache, RedisHomeTimelines};
 use crate::ports::mailer::{LogMailer, Mailer, SmtpMailer};
 use crate::ports::media_store::{DirMediaStore, MediaStore, S3MediaStore};
 use crate::ports::store::{self, Store};
+use crate::services::fanout::FanoutWorker;
 use crate::services::live::LiveHub;
 use crate::services::media::{MediaLimits, MediaPipeline};
 use crate::services::notifications::{NotificationConsumer, Notifications};
-use crate::services::outbox::OutboxRelay;
+use crate::services::outbox::{EventTopics, OutboxRelay};
+use crate::services::timeline::{TimelineSettings, Timelines};
+use crate::services::tweet_cache::{TweetCache, TweetCacheLimits};
 use crate::services::views::ViewCounter;
 use crate::services::{Accounts, Graph, Search, Tokens, Tweets, tokens};
 
@@ -36,15 +39,22 @@ pub struct Adapters {
     pub mailer: Arc<dyn Mailer>,
     pub broker: Arc<dyn Broker>,
     pub media_store: Arc<dyn MediaStore>,
+    pub home_timelines: Arc<dyn HomeTimelines>,
 }
 
 impl Adapters {
     pub async fn from_config(config: &Config) -> anyhow::Result<Self> {
         let store =
             store::connect(&config.database_url(), config.database_max_connections).await.context("opening the database")?;
-        let cache: Arc<dyn Cache> = match &config.redis_url {
-            Some(url) => Arc::new(RedisCache::connect(url.expose(), &config.redis_prefix).await.context("connecting to Redis")?),
-            None => Arc::new(MemoryCache::new(1_000_000)),
+        let (cache, home_timelines): (Arc<dyn Cache>, Arc<dyn HomeTimelines>) = match &config.redis_url {
+            Some(url) => {
+                let redis = RedisCache::connect(url.expose(), &config.redis_prefix).await.context("connecting to Redis")?;
+                (Arc::new(redis.clone()), Arc::new(RedisHomeTimelines::new(redis, config.timeline_kept)))
+            }
+            None => (
+                Arc::new(MemoryCache::new(1_000_000)),
+                Arc::new(MemoryHomeTimelines::new(config.timeline_memory_mib << 20, config.timeline_kept)),
+            ),
         };
         let mailer: Arc<dyn Mailer> = match &config.smtp_url {
             Some(url) => Arc::new(SmtpMailer::new(url.expose(), &config.mail_from)?),
@@ -65,7 +75,7 @@ impl Adapters {
                 Arc::new(DirMediaStore::new(&dir).context("opening the media directory")?)
             }
         };
-        Ok(Self { store, cache, mailer, broker, media_store })
+        Ok(Self { store, cache, mailer, broker, media_store, home_timelines })
     }
 }
 
@@ -113,7 +123,7 @@ impl Application {
         let tokens = Arc::new(Tokens::new(&secret, config.jwt_ttl));
         let node = config.node_id.unwrap_or_else(|| rand::random::<u16>() % 1024);
         let ids = Arc::new(IdGenerator::new(node));
-        let Adapters { store, cache, mailer, broker, media_store } = adapters;
+        let Adapters { store, cache, mailer, broker, media_store, home_timelines } = adapters;
         let accounts = Arc::new(Accounts::new(
             store.clone(),
             cache.clone(),
@@ -135,6 +145,45 @@ impl Application {
             None => LiveHub::local(),
         };
         broker.ensure_topic(&config.kafka_topic).await.context("creating the likes topic")?;
+        broker.ensure_topic(&config.kafka_timeline_topic).await.context("creating the timeline topic")?;
+        // In-process caches are exact only when every write passes through
+        // this process: an SQLite file without a shared cache (one node).
+        // Otherwise (possibly several nodes) they are trusted for a second,
+        // and home timelines are kept only where every node sees them (Redis).
+        let exclusive = config.redis_url.is_none() && store.kind() == "sqlite";
+        let keep_timelines = exclusive || config.redis_url.is_some();
+        let tweet_cache = Arc::new(TweetCache::new(
+            store.clone(),
+            !exclusive,
+            TweetCacheLimits {
+                bodies_bytes: config.tweet_cache_mib << 19,
+                authors_bytes: config.tweet_cache_mib << 18,
+                likes_bytes: config.tweet_cache_mib << 18,
+            },
+        ));
+        let timelines = Arc::new(Timelines::new(
+            store.clone(),
+            home_timelines,
+            tweet_cache.clone(),
+            TimelineSettings {
+                fanout_limit: config.timeline_fanout_limit,
+                kept: config.timeline_kept,
+                build: u32::try_from(config.timeline_kept.min(200)).unwrap_or(200),
+                keep: keep_timelines,
+            },
+        ));
+        background.spawn(timelines.clone().watch_large_accounts(stop.clone()));
+        background.spawn(
+            FanoutWorker {
+                store: store.clone(),
+                broker: broker.clone(),
+                timelines: timelines.clone(),
+                cache: tweet_cache.clone(),
+                topic: config.kafka_timeline_topic.clone(),
+                group: config.kafka_fanout_group.clone(),
+            }
+            .run(stop.clone()),
+        );
         background.spawn(
             NotificationConsumer {
                 store: store.clone(),
@@ -150,7 +199,7 @@ impl Application {
             OutboxRelay {
                 store: store.clone(),
                 broker: broker.clone(),
-                topic: config.kafka_topic.clone(),
+                topics: EventTopics { likes: config.kafka_topic.clone(), timeline: config.kafka_timeline_topic.clone() },
                 holder: format!("node-{node}-{:08x}", rand::random::<u32>()),
                 wake: outbox_wake.clone(),
             }
@@ -159,7 +208,7 @@ impl Application {
         let metrics = metrics_handle();
         let state = AppState {
             accounts,
-            tweets: Arc::new(Tweets::new(store.clone(), ids.clone(), views, outbox_wake)),
+            tweets: Arc::new(Tweets::new(store.clone(), ids.clone(), views, outbox_wake, tweet_cache.clone(), timelines.clone())),
             notifications: Arc::new(Notifications::new(store.clone(), live)),
             media: Arc::new(MediaPipeline::new(
                 media_store,
@@ -172,7 +221,7 @@ impl Application {
                 ids.clone(),
             )?),
             broker: broker.clone(),
-            graph: Arc::new(Graph::new(store.clone(), ids.clone())),
+            graph: Arc::new(Graph::new(store.clone(), ids.clone(), tweet_cache.clone(), timelines.clone())),
             search: Arc::new(Search::new(store.clone())),
             media_base: config.public_url.as_deref().map(|u| u.trim_end_matches('/')).unwrap_or("").into(),
             json_body_limit: config.json_body_limit,

@@ -126,6 +126,31 @@ pub struct Config {
     #[arg(long, env = "CHIRP_KAFKA_TOPIC", default_value = "chirp.likes")]
     pub kafka_topic: String,
 
+    /// Topic that carries tweet posted/deleted events to the timeline fan-out (created if missing).
+    #[arg(long, env = "CHIRP_KAFKA_TIMELINE_TOPIC", default_value = "chirp.timeline")]
+    pub kafka_timeline_topic: String,
+
+    /// Consumer group of the timeline fan-out workers.
+    #[arg(long, env = "CHIRP_KAFKA_FANOUT_GROUP", default_value = "chirp-fanout")]
+    pub kafka_fanout_group: String,
+
+    /// Accounts with more followers than this are not fanned out on write:
+    /// their tweets are merged into their followers' timelines when read.
+    #[arg(long, env = "CHIRP_TIMELINE_FANOUT_LIMIT", default_value_t = 10_000)]
+    pub timeline_fanout_limit: i64,
+
+    /// Tweet ids kept per home timeline.
+    #[arg(long, env = "CHIRP_TIMELINE_KEPT", default_value_t = 800)]
+    pub timeline_kept: usize,
+
+    /// In-process memory for kept home timelines (without Redis), in MiB.
+    #[arg(long, env = "CHIRP_TIMELINE_MEMORY_MIB", default_value_t = 48)]
+    pub timeline_memory_mib: u64,
+
+    /// In-process memory for tweet bodies, authors and likes (hydration), in MiB.
+    #[arg(long, env = "CHIRP_TWEET_CACHE_MIB", default_value_t = 64)]
+    pub tweet_cache_mib: u64,
+
     /// Consumer group of the notification writers.
     #[arg(long, env = "CHIRP_KAFKA_GROUP", default_value = "chirp-notifications")]
     pub kafka_group: String,

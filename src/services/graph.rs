@@ -6,11 +6,15 @@ use crate::domain::{Id, IdGenerator, Timestamp, User};
 use crate::error::{Error, Result};
 use crate::ports::store::{PageRequest, Store};
 use crate::services::pages::Page;
+use crate::services::timeline::Timelines;
+use crate::services::tweet_cache::TweetCache;
 use crate::services::tweets::Change;
 
 pub struct Graph {
     store: Arc<dyn Store>,
     ids: Arc<IdGenerator>,
+    cache: Arc<TweetCache>,
+    timelines: Arc<Timelines>,
 }
 
 /// A user as seen by a caller: whether the caller follows them, when known.
@@ -20,8 +24,15 @@ pub struct UserView {
 }
 
 impl Graph {
-    pub fn new(store: Arc<dyn Store>, ids: Arc<IdGenerator>) -> Self {
-        Self { store, ids }
+    pub fn new(store: Arc<dyn Store>, ids: Arc<IdGenerator>, cache: Arc<TweetCache>, timelines: Arc<Timelines>) -> Self {
+        Self { store, ids, cache, timelines }
+    }
+
+    /// Whom `follower` follows changed: their kept timeline is rebuilt, counts read again.
+    async fn follows_changed(&self, follower: Id, followee: Id) -> Result<()> {
+        self.cache.user_changed(follower);
+        self.cache.user_changed(followee);
+        self.timelines.follows_changed(follower).await
     }
 
     pub async fn follow(&self, follower: Id, followee: Id) -> Result<(Change, User)> {
@@ -29,12 +40,16 @@ impl Graph {
             return Err(Error::Unprocessable("cannot_follow_self", "you cannot follow yourself".into()));
         }
         let added = self.store.follow(follower, followee, self.ids.next_id(), Timestamp::now()).await?;
+        if added {
+            self.follows_changed(follower, followee).await?;
+        }
         let user = self.store.user_by_id(followee).await?.ok_or(Error::NotFound)?;
         Ok((if added { Change::Created } else { Change::AlreadyThere }, user))
     }
 
     pub async fn unfollow(&self, follower: Id, followee: Id) -> Result<()> {
-        Ok(self.store.unfollow(follower, followee).await?)
+        self.store.unfollow(follower, followee).await?;
+        self.follows_changed(follower, followee).await
     }
 
     pub async fn user(&self, id: Id, viewer: Option<Id>) -> Result<UserView> {

@@ -2,6 +2,7 @@
 //! return domain types or `crate::error::Error`; no SQL, no HTTP.
 
 pub mod accounts;
+pub mod fanout;
 pub mod graph;
 pub mod live;
 pub mod media;
@@ -10,7 +11,9 @@ pub mod outbox;
 pub mod pages;
 pub mod passwords;
 pub mod search;
+pub mod timeline;
 pub mod tokens;
+pub mod tweet_cache;
 pub mod tweets;
 pub mod views;
 

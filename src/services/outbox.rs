@@ -19,11 +19,29 @@ const BATCH: u32 = 500;
 const IDLE_POLL: Duration = Duration::from_millis(500);
 const KEEP_PUBLISHED: Duration = Duration::from_secs(24 * 3600);
 
+/// The broker topics of the outbox's events.
+#[derive(Clone, Debug)]
+pub struct EventTopics {
+    /// `tweet_liked`: read by the notification consumers.
+    pub likes: String,
+    /// `tweet_posted`, `tweet_deleted`: read by the fan-out workers.
+    pub timeline: String,
+}
+
+impl EventTopics {
+    pub fn of(&self, kind: &str) -> &str {
+        match kind {
+            crate::domain::events::TWEET_POSTED | crate::domain::events::TWEET_DELETED => &self.timeline,
+            _ => &self.likes,
+        }
+    }
+}
+
 pub struct OutboxRelay {
     pub store: Arc<dyn Store>,
     pub broker: Arc<dyn Broker>,
-    /// The topic of `tweet_liked` events.
-    pub topic: String,
+    /// Where each kind of event goes.
+    pub topics: EventTopics,
     /// This process, as lease holder.
     pub holder: String,
     pub wake: Arc<Notify>,
@@ -86,7 +104,7 @@ impl OutboxRelay {
         }
         // All sends are queued in order before any is awaited; the producer
         // keeps that order per partition.
-        let sends = rows.iter().map(|r| self.broker.publish(&self.topic, r.key.as_bytes(), r.payload.as_bytes()));
+        let sends = rows.iter().map(|r| self.broker.publish(self.topics.of(&r.kind), r.key.as_bytes(), r.payload.as_bytes()));
         let results = futures::future::join_all(sends).await;
         let acked: Vec<i64> = rows.iter().zip(&results).take_while(|(_, r)| r.is_ok()).map(|(row, _)| row.id).collect();
         self.store.mark_published(&acked, Timestamp::now()).await?;

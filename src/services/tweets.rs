@@ -8,6 +8,8 @@ use crate::domain::{FieldErrors, Id, IdGenerator, Media, Timestamp, Tweet, Tweet
 use crate::error::{Error, Result};
 use crate::ports::store::{NewTweet, PageRequest, Store};
 use crate::services::pages::Page;
+use crate::services::timeline::Timelines;
+use crate::services::tweet_cache::TweetCache;
 use crate::services::views::ViewCounter;
 
 /// What happened to a like or follow request.
@@ -21,17 +23,22 @@ pub struct Tweets {
     store: Arc<dyn Store>,
     ids: Arc<IdGenerator>,
     views: ViewCounter,
-    /// Wakes the outbox relay when a like added an event.
+    /// Wakes the outbox relay when a write added an event.
     outbox: Arc<Notify>,
+    cache: Arc<TweetCache>,
+    timelines: Arc<Timelines>,
 }
 
 impl Tweets {
-    pub fn new(store: Arc<dyn Store>, ids: Arc<IdGenerator>, views: ViewCounter, outbox: Arc<Notify>) -> Self {
-        Self { store, ids, views, outbox }
-    }
-
-    pub fn next_id(&self) -> Id {
-        self.ids.next_id()
+    pub fn new(
+        store: Arc<dyn Store>,
+        ids: Arc<IdGenerator>,
+        views: ViewCounter,
+        outbox: Arc<Notify>,
+        cache: Arc<TweetCache>,
+        timelines: Arc<Timelines>,
+    ) -> Self {
+        Self { store, ids, views, outbox, cache, timelines }
     }
 
     /// Checks tweet text before any media is processed, so a bad text costs no upload work.
@@ -49,23 +56,36 @@ impl Tweets {
         let id = self.ids.next_id();
         let new = NewTweet { id, author, content: text.as_str().to_owned(), media, created_at: id.timestamp() };
         self.store.insert_tweet(&new).await?;
-        self.store
-            .tweet(id, Some(author))
-            .await?
-            .ok_or_else(|| Error::Internal(anyhow::anyhow!("tweet {id} vanished after insert")))
+        self.outbox.notify_one();
+        self.cache.user_changed(author);
+        // Read-your-own-writes: the author's kept timeline has it before the answer.
+        if let Err(e) = self.timelines.homes().push(&[author], id).await {
+            tracing::warn!(error = %e, "could not push a new tweet to its author's timeline; the fan-out will");
+        }
+        self.timelines.author_posted(author);
+        // The answer is made from what was written; only the author (counts just changed) is read.
+        let user = self.store.user_by_id(author).await?.ok_or(Error::NotFound)?;
+        let NewTweet { id, content, media, created_at, .. } = new;
+        let tweet = Tweet { id, author: user, content, media, like_count: 0, view_count: 0, liked_by_me: false, created_at };
+        self.cache.remember(&tweet);
+        Ok(tweet)
     }
 
     pub async fn get(&self, id: Id, viewer: Option<Id>) -> Result<Tweet> {
-        self.store.tweet(id, viewer).await?.ok_or(Error::NotFound)
+        self.cache.tweet(id, viewer).await?.ok_or(Error::NotFound)
     }
 
     /// Deletes the caller's own tweet; returns its media so their files can be removed.
     pub async fn delete(&self, id: Id, caller: Id) -> Result<Vec<Media>> {
-        let tweet = self.store.tweet(id, None).await?.ok_or(Error::NotFound)?;
+        let tweet = self.cache.tweet(id, None).await?.ok_or(Error::NotFound)?;
         if tweet.author.id != caller {
             return Err(Error::Forbidden("only the author can delete a tweet"));
         }
-        let (_, media) = self.store.delete_tweet(id).await?.ok_or(Error::NotFound)?;
+        let (_, media) = self.store.delete_tweet(id, self.ids.next_id()).await?.ok_or(Error::NotFound)?;
+        self.outbox.notify_one();
+        self.cache.forget_tweet(id);
+        self.cache.user_changed(caller);
+        self.timelines.author_posted(caller);
         Ok(media)
     }
 
@@ -78,7 +98,7 @@ impl Tweets {
 
     pub async fn timeline(&self, user: Id, page: (PageRequest, u32)) -> Result<Page<Tweet>> {
         let (request, limit) = page;
-        let rows = self.store.timeline(user, request).await?;
+        let rows = self.timelines.page(user, request).await?;
         Ok(Page::from_rows(rows, limit, |t| t.id))
     }
 
@@ -86,16 +106,21 @@ impl Tweets {
         let added = self.store.like(user, tweet, Timestamp::now(), self.ids.next_id()).await?;
         if added {
             self.outbox.notify_one();
+            self.cache.liked_changed(user, tweet, true);
         }
         let tweet = self.get(tweet, Some(user)).await?;
         Ok((if added { Change::Created } else { Change::AlreadyThere }, tweet))
     }
 
     pub async fn unlike(&self, user: Id, tweet: Id) -> Result<()> {
-        Ok(self.store.unlike(user, tweet).await?)
+        self.store.unlike(user, tweet).await?;
+        self.cache.liked_changed(user, tweet, false);
+        Ok(())
     }
 
     pub async fn view(&self, tweet: Id) -> Result<i64> {
-        self.views.add_view(tweet).await
+        let count = self.views.add_view(tweet).await?;
+        self.cache.viewed(tweet, count);
+        Ok(count)
     }
 }

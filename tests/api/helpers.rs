@@ -125,6 +125,8 @@ impl TestApp {
             config.kafka_brokers = Some(brokers);
             config.kafka_topic = unique("chirp.likes.test");
             config.kafka_group = unique("chirp-test");
+            config.kafka_timeline_topic = unique("chirp.timeline.test");
+            config.kafka_fanout_group = unique("chirp-fanout-test");
         }
         if let Ok(endpoint) = std::env::var("CHIRP_TEST_S3_ENDPOINT") {
             config.media_store = Some(format!("s3://{}/{}", create_test_bucket(&endpoint).await, unique("test")));

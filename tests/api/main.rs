@@ -18,4 +18,5 @@ mod process;
 mod search;
 mod seed;
 mod smtp;
+mod timeline;
 mod tweets;

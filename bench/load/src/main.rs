@@ -47,6 +47,24 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:18081")]
         listen: std::net::SocketAddr,
     },
+    /// Posts as the most-followed account (found through `GET /user`) and
+    /// measures each post's acknowledgement and when it shows in sampled
+    /// followers' home timelines.
+    LargePost(LargePostArgs),
+}
+
+#[derive(Parser)]
+struct LargePostArgs {
+    #[arg(long, default_value = "http://127.0.0.1:18080")]
+    base: String,
+    /// Posts to make, one after the other.
+    #[arg(long, default_value_t = 20)]
+    posts: usize,
+    /// Followers whose timelines are watched.
+    #[arg(long, default_value_t = 5)]
+    sample: usize,
+    #[arg(long, default_value = "bench-password")]
+    password: String,
 }
 
 #[derive(Parser)]
@@ -541,5 +559,90 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(args) => run(args).await,
         Command::ServeBaseline { listen } => serve_baseline(listen).await,
+        Command::LargePost(args) => large_post(args).await,
     }
+}
+
+async fn login(client: &Client, api: &str, username: &str, password: &str) -> anyhow::Result<String> {
+    let r = client.post(format!("{api}/login")).json(&json!({"username": username, "password": password})).send().await?;
+    let body = json_of(r).await.with_context(|| format!("logging in as {username}"))?;
+    Ok(body["access_token"].as_str().unwrap_or_default().to_owned())
+}
+
+async fn large_post(args: LargePostArgs) -> anyhow::Result<()> {
+    let client = Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let api = format!("{}/api/v1", args.base.trim_end_matches('/'));
+    // The most-followed account.
+    let (mut best, mut cursor): ((i64, String, String), Option<String>) = ((-1, String::new(), String::new()), None);
+    loop {
+        let mut url = format!("{api}/user?limit=100");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page = json_of(client.get(&url).send().await?).await.context("listing users")?;
+        for u in page["data"].as_array().into_iter().flatten() {
+            let followers = u["followers_count"].as_i64().unwrap_or(0);
+            if followers > best.0 {
+                best = (
+                    followers,
+                    u["username"].as_str().unwrap_or_default().to_owned(),
+                    u["id"].as_str().unwrap_or_default().to_owned(),
+                );
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let (followers, username, id) = best;
+    println!("most-followed account: {username} ({followers} followers)");
+    let token = login(&client, &api, &username, &args.password).await?;
+    let page = json_of(client.get(format!("{api}/user/{id}/followers?limit={}", args.sample)).send().await?).await?;
+    let mut watchers = Vec::new();
+    for u in page["data"].as_array().into_iter().flatten() {
+        let name = u["username"].as_str().unwrap_or_default();
+        let token = login(&client, &api, name, &args.password).await?;
+        // Read once, so that the follower's timeline is kept (the usual case for an active user).
+        json_of(client.get(format!("{api}/timeline?limit=20")).bearer_auth(&token).send().await?).await?;
+        watchers.push(token);
+    }
+    let mut acks = Histogram::<u64>::new(3)?;
+    let mut visible = Histogram::<u64>::new(3)?;
+    for n in 0..args.posts {
+        let sent = Instant::now();
+        let r = client
+            .post(format!("{api}/tweet"))
+            .bearer_auth(&token)
+            .json(&json!({"content": format!("large account post {n}")}))
+            .send()
+            .await?;
+        let tweet = json_of(r).await.context("posting")?;
+        acks.record(sent.elapsed().as_micros() as u64)?;
+        let tweet_id = tweet["id"].as_str().unwrap_or_default().to_owned();
+        for watcher in &watchers {
+            loop {
+                let page = json_of(client.get(format!("{api}/timeline?limit=5")).bearer_auth(watcher).send().await?).await?;
+                if page["data"].as_array().into_iter().flatten().any(|t| t["id"] == tweet_id.as_str()) {
+                    visible.record(sent.elapsed().as_micros() as u64)?;
+                    break;
+                }
+                if sent.elapsed() > Duration::from_secs(30) {
+                    bail!("post {tweet_id} not in a follower's timeline after 30 s");
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "{} posts, {} followers watched: acknowledged p50 {:.1} ms, max {:.1} ms; visible to followers p50 {:.1} ms, max {:.1} ms",
+        args.posts,
+        watchers.len(),
+        ms(&acks, 0.5),
+        ms(&acks, 1.0),
+        ms(&visible, 0.5),
+        ms(&visible, 1.0)
+    );
+    Ok(())
 }

@@ -4,6 +4,7 @@
 
 mod memory;
 mod redis;
+pub mod timelines;
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use async_trait::async_trait;
 
 pub use self::memory::MemoryCache;
 pub use self::redis::RedisCache;
+pub use self::timelines::{HomeTimelines, MemoryHomeTimelines, RedisHomeTimelines};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {

@@ -13,6 +13,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{Cache, CacheError};
 
+#[derive(Clone)]
 pub struct RedisCache {
     client: redis::Client,
     conn: Arc<RwLock<ConnectionManager>>,
@@ -42,12 +43,12 @@ impl RedisCache {
         Ok(Self { client, conn: Arc::new(RwLock::new(conn)), healing: Arc::default(), prefix: prefix.to_owned() })
     }
 
-    fn conn(&self) -> ConnectionManager {
+    pub(super) fn conn(&self) -> ConnectionManager {
         self.conn.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Runs `operation` under the deadline; on failure, starts healing.
-    async fn within<T>(&self, operation: impl Future<Output = redis::RedisResult<T>>) -> Result<T, CacheError> {
+    pub(super) async fn within<T>(&self, operation: impl Future<Output = redis::RedisResult<T>>) -> Result<T, CacheError> {
         let error = match tokio::time::timeout(OPERATION_DEADLINE, operation).await {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(e)) if !(e.is_io_error() || e.is_unrecoverable_error() || e.is_timeout()) => {
@@ -84,7 +85,7 @@ impl RedisCache {
         });
     }
 
-    fn key(&self, key: &str) -> String {
+    pub(super) fn key(&self, key: &str) -> String {
         format!("{}{}", self.prefix, key)
     }
 }

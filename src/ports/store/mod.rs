@@ -4,6 +4,7 @@
 mod events;
 mod postgres;
 mod sqlite;
+mod timeline;
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use crate::domain::{Id, Media, MediaKind, Timestamp, Tweet, User};
 pub use events::{NewNotification, NotificationRecord, NotificationStore, OutboxMessage, OutboxStore};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use timeline::{TimelineStore, TweetCounters};
 
 /// A unique constraint that a write ran into, named for the rule it guards.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -266,6 +268,27 @@ pub(crate) fn like_event(event_id: Id, tweet: Id, owner: Id, liker: Id, at: Time
     }
 }
 
+/// The outbox row of a new tweet, for the timeline fan-out.
+pub(crate) fn posted_event(tweet: &NewTweet) -> OutboxMessage {
+    let event = crate::domain::events::TimelineEvent::posted(tweet.id, tweet.author, tweet.created_at);
+    timeline_message(tweet.id, &event)
+}
+
+/// The outbox row of a deleted tweet.
+pub(crate) fn deleted_event(event_id: Id, tweet: Id, author: Id, at: Timestamp) -> OutboxMessage {
+    let event = crate::domain::events::TimelineEvent::deleted(tweet, author, at);
+    timeline_message(event_id, &event)
+}
+
+fn timeline_message(id: Id, event: &crate::domain::events::TimelineEvent) -> OutboxMessage {
+    OutboxMessage {
+        id: id.as_i64(),
+        kind: event.kind.clone(),
+        key: event.author_id.to_string(),
+        payload: serde_json::to_string(event).expect("events serialize"),
+    }
+}
+
 /// What a new account is made of; the id and time are chosen by the service.
 #[derive(Clone, Debug)]
 pub struct NewUser {
@@ -314,14 +337,16 @@ pub trait UserStore: Send + Sync + 'static {
 
 #[async_trait]
 pub trait TweetStore: Send + Sync + 'static {
-    /// Stores the tweet with its media and counts it on the author.
+    /// Stores the tweet with its media, counts it on the author and appends
+    /// a `TweetPosted` event (with the tweet's id) to the outbox.
     async fn insert_tweet(&self, tweet: &NewTweet) -> Result<(), StoreError>;
 
     async fn tweet(&self, id: Id, viewer: Option<Id>) -> Result<Option<Tweet>, StoreError>;
 
-    /// Deletes the tweet, its media rows and likes; returns its author and
-    /// media (for the files), or `None` if there was no such tweet.
-    async fn delete_tweet(&self, id: Id) -> Result<Option<(Id, Vec<Media>)>, StoreError>;
+    /// Deletes the tweet, its media rows and likes, and appends a
+    /// `TweetDeleted` event with id `event_id` to the outbox; returns its
+    /// author and media (for the files), or `None` if there was no such tweet.
+    async fn delete_tweet(&self, id: Id, event_id: Id) -> Result<Option<(Id, Vec<Media>)>, StoreError>;
 
     /// Tweets, newest first: all of them, or one author's.
     async fn list_tweets(&self, author: Option<Id>, page: PageRequest, viewer: Option<Id>) -> Result<Vec<Tweet>, StoreError>;
@@ -392,9 +417,9 @@ pub trait SearchStore: Send + Sync + 'static {
 }
 
 /// Everything persistent; one implementation per database.
-pub trait Store: UserStore + TweetStore + GraphStore + SearchStore + OutboxStore + NotificationStore {}
+pub trait Store: UserStore + TweetStore + GraphStore + SearchStore + TimelineStore + OutboxStore + NotificationStore {}
 
-impl<T: UserStore + TweetStore + GraphStore + SearchStore + OutboxStore + NotificationStore> Store for T {}
+impl<T: UserStore + TweetStore + GraphStore + SearchStore + TimelineStore + OutboxStore + NotificationStore> Store for T {}
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and applies its migrations.
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {

@@ -5,7 +5,7 @@ use super::{PostgresStore, err};
 use crate::domain::{Id, Media, Timestamp, Tweet};
 use crate::ports::store::{
     MEDIA_COLUMNS, MediaRow, NewTweet, OutboxMessage, PageRequest, StoreError, TWEET_SELECT, TweetRow, TweetStore, assemble,
-    like_event,
+    deleted_event, like_event, posted_event,
 };
 
 impl PostgresStore {
@@ -65,6 +65,7 @@ impl TweetStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(err)?;
+        append_outbox(&mut tx, &posted_event(t), t.created_at).await?;
         tx.commit().await.map_err(err)
     }
 
@@ -87,7 +88,7 @@ impl TweetStore for PostgresStore {
         self.hydrate(rows, viewer).await
     }
 
-    async fn delete_tweet(&self, id: Id) -> Result<Option<(Id, Vec<Media>)>, StoreError> {
+    async fn delete_tweet(&self, id: Id, event_id: Id) -> Result<Option<(Id, Vec<Media>)>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(err)?;
         let author: Option<i64> = sqlx::query_scalar("SELECT author_id FROM tweets WHERE id = $1 FOR UPDATE")
             .bind(id.as_i64())
@@ -107,6 +108,8 @@ impl TweetStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(err)?;
+        let now = Timestamp::now();
+        append_outbox(&mut tx, &deleted_event(event_id, id, Id::from_i64(author), now), now).await?;
         tx.commit().await.map_err(err)?;
         Ok(Some((Id::from_i64(author), media.into_iter().map(MediaRow::into_media).collect())))
     }

@@ -1,0 +1,120 @@
+//! In-process home timelines, bounded in bytes: each kept timeline weighs
+//! its capacity, and the least recently used are dropped first (moka).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::{BuildTicket, HomeTimelines, KeptPage};
+use crate::domain::Id;
+use crate::ports::cache::CacheError;
+
+struct Kept {
+    token: u64,
+    ready: bool,
+    complete: bool,
+    /// Oldest first, no duplicates.
+    ids: Vec<i64>,
+}
+
+impl Kept {
+    fn insert(&mut self, id: i64, cap: usize) {
+        if let Err(at) = self.ids.binary_search(&id) {
+            self.ids.insert(at, id);
+        }
+        if self.ids.len() > cap {
+            let excess = self.ids.len() - cap;
+            self.ids.drain(..excess);
+            self.complete = false;
+        }
+    }
+}
+
+pub struct MemoryHomeTimelines {
+    kept: moka::sync::Cache<i64, Arc<Mutex<Kept>>>,
+    cap: usize,
+    tokens: AtomicU64,
+}
+
+impl MemoryHomeTimelines {
+    /// Keeps up to `cap` ids per user, in about `max_bytes` in all.
+    pub fn new(max_bytes: u64, cap: usize) -> Self {
+        let weight = u32::try_from(cap * 8 + 96).unwrap_or(u32::MAX);
+        let kept = moka::sync::Cache::builder().max_capacity(max_bytes).weigher(move |_, _| weight).build();
+        Self { kept, cap, tokens: AtomicU64::new(1) }
+    }
+
+    fn lock(entry: &Mutex<Kept>) -> std::sync::MutexGuard<'_, Kept> {
+        entry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl HomeTimelines for MemoryHomeTimelines {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn page(&self, user: Id, before: Option<Id>, limit: usize) -> Result<Option<KeptPage>, CacheError> {
+        let Some(entry) = self.kept.get(&user.as_i64()) else { return Ok(None) };
+        let kept = Self::lock(&entry);
+        if !kept.ready {
+            return Ok(None);
+        }
+        let end = match before {
+            Some(before) => kept.ids.partition_point(|&id| id < before.as_i64()),
+            None => kept.ids.len(),
+        };
+        let ids: Vec<Id> = kept.ids[..end].iter().rev().take(limit).copied().map(Id::from_i64).collect();
+        let exhaustive = ids.len() == limit || kept.complete;
+        Ok(Some(KeptPage { ids, exhaustive }))
+    }
+
+    async fn begin_build(&self, user: Id) -> Result<BuildTicket, CacheError> {
+        let token = self.tokens.fetch_add(1, Ordering::Relaxed);
+        let entry = Kept { token, ready: false, complete: false, ids: Vec::new() };
+        self.kept.insert(user.as_i64(), Arc::new(Mutex::new(entry)));
+        Ok(BuildTicket { user, token })
+    }
+
+    async fn finish_build(&self, ticket: BuildTicket, newest: &[Id], complete: bool) -> Result<(), CacheError> {
+        let Some(entry) = self.kept.get(&ticket.user.as_i64()) else { return Ok(()) };
+        let mut kept = Self::lock(&entry);
+        if kept.token != ticket.token || kept.ready {
+            return Ok(());
+        }
+        kept.complete = complete;
+        for id in newest {
+            kept.insert(id.as_i64(), self.cap);
+        }
+        kept.ready = true;
+        Ok(())
+    }
+
+    async fn push(&self, users: &[Id], tweet: Id) -> Result<(), CacheError> {
+        for user in users {
+            if let Some(entry) = self.kept.get(&user.as_i64()) {
+                Self::lock(&entry).insert(tweet.as_i64(), self.cap);
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, users: &[Id], tweet: Id) -> Result<(), CacheError> {
+        for user in users {
+            if let Some(entry) = self.kept.get(&user.as_i64()) {
+                let mut kept = Self::lock(&entry);
+                if let Ok(at) = kept.ids.binary_search(&tweet.as_i64()) {
+                    kept.ids.remove(at);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn forget(&self, user: Id) -> Result<(), CacheError> {
+        self.kept.invalidate(&user.as_i64());
+        Ok(())
+    }
+}

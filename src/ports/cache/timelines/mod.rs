@@ -1,0 +1,111 @@
+//! Home timelines kept per user (fan-out on write): a capped list of the
+//! newest tweet ids of each recently active user, in the Cache port's
+//! backends: a bounded in-process structure by default, a Redis sorted set
+//! per user when Redis is configured (shared by every node).
+//!
+//! A kept timeline is built from the database on demand. So that no push is
+//! lost to a build in progress, a build first makes an empty, not-yet-ready
+//! entry that receives pushes (`begin_build`), then reads the database, then
+//! adds what it read (`finish_build`): a tweet committed after the read began
+//! is pushed after its commit, into the entry. A newer build or a `forget`
+//! replaces the entry, and the older build's finish is then dropped.
+
+mod memory;
+mod redis;
+
+use async_trait::async_trait;
+
+pub use self::memory::MemoryHomeTimelines;
+pub use self::redis::RedisHomeTimelines;
+
+use super::CacheError;
+use crate::domain::Id;
+
+/// A slice of a kept timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeptPage {
+    /// Newest first.
+    pub ids: Vec<Id>,
+    /// The slice is the whole truth: it is full, or nothing older exists.
+    pub exhaustive: bool,
+}
+
+/// One build of one user's timeline.
+#[derive(Clone, Debug)]
+pub struct BuildTicket {
+    user: Id,
+    token: u64,
+}
+
+#[async_trait]
+pub trait HomeTimelines: Send + Sync + 'static {
+    fn kind(&self) -> &'static str;
+
+    /// Up to `limit` ids older than `before`, or `None` when the timeline is
+    /// not kept (never built, evicted, forgotten, or still being built).
+    async fn page(&self, user: Id, before: Option<Id>, limit: usize) -> Result<Option<KeptPage>, CacheError>;
+
+    /// Starts (or restarts) keeping `user`'s timeline: pushes are kept from now on.
+    async fn begin_build(&self, user: Id) -> Result<BuildTicket, CacheError>;
+
+    /// Adds the newest ids read from the database after `begin_build`;
+    /// `complete` when the database had no more. The timeline is then ready.
+    async fn finish_build(&self, ticket: BuildTicket, newest: &[Id], complete: bool) -> Result<(), CacheError>;
+
+    /// Adds `tweet` to the timelines of `users` that are kept (the others
+    /// are built when next read).
+    async fn push(&self, users: &[Id], tweet: Id) -> Result<(), CacheError>;
+
+    /// Takes `tweet` out of the timelines of `users` that are kept.
+    async fn remove(&self, users: &[Id], tweet: Id) -> Result<(), CacheError>;
+
+    /// Stops keeping `user`'s timeline (the next read rebuilds it).
+    async fn forget(&self, user: Id) -> Result<(), CacheError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(raw: &[i64]) -> Vec<Id> {
+        raw.iter().copied().map(Id::from_i64).collect()
+    }
+
+    #[tokio::test]
+    async fn a_timeline_is_kept_only_once_built_and_keeps_pushes_made_during_the_build() {
+        let homes = MemoryHomeTimelines::new(1 << 20, 5);
+        let user = Id::from_i64(1);
+        assert_eq!(homes.page(user, None, 10).await.unwrap(), None);
+        let ticket = homes.begin_build(user).await.unwrap();
+        homes.push(&[user], Id::from_i64(50)).await.unwrap();
+        assert_eq!(homes.page(user, None, 10).await.unwrap(), None, "not ready while building");
+        homes.finish_build(ticket, &ids(&[40, 30]), true).await.unwrap();
+        let page = homes.page(user, None, 10).await.unwrap().unwrap();
+        assert_eq!(page, KeptPage { ids: ids(&[50, 40, 30]), exhaustive: true });
+        let page = homes.page(user, Some(Id::from_i64(50)), 1).await.unwrap().unwrap();
+        assert_eq!(page, KeptPage { ids: ids(&[40]), exhaustive: true });
+    }
+
+    #[tokio::test]
+    async fn the_cap_drops_the_oldest_and_the_rest_is_no_longer_known_complete() {
+        let homes = MemoryHomeTimelines::new(1 << 20, 3);
+        let user = Id::from_i64(1);
+        let ticket = homes.begin_build(user).await.unwrap();
+        homes.finish_build(ticket, &ids(&[30, 20, 10]), true).await.unwrap();
+        homes.push(&[user], Id::from_i64(40)).await.unwrap();
+        let page = homes.page(user, None, 10).await.unwrap().unwrap();
+        assert_eq!(page, KeptPage { ids: ids(&[40, 30, 20]), exhaustive: false });
+        let full = homes.page(user, None, 2).await.unwrap().unwrap();
+        assert!(full.exhaustive, "a full page is exact");
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_build_is_dropped() {
+        let homes = MemoryHomeTimelines::new(1 << 20, 5);
+        let user = Id::from_i64(1);
+        let ticket = homes.begin_build(user).await.unwrap();
+        homes.forget(user).await.unwrap();
+        homes.finish_build(ticket, &ids(&[1]), true).await.unwrap();
+        assert_eq!(homes.page(user, None, 10).await.unwrap(), None);
+    }
+}

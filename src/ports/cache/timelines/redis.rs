@@ -1,0 +1,178 @@
+//! Home timelines in Redis: one sorted set per user, shared by every node.
+//! All members have score 0 and are ids written as 20 digits, so the set's
+//! lexical order is id order (a score, a double, cannot hold a 64-bit id).
+//! Markers sort after every id: `~r` (ready), `~c` (complete: nothing older
+//! exists), `~b:<token>` (a build in progress). Each operation is one round
+//! trip (a script or a pipeline); kept timelines expire when unread.
+
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+
+use super::{BuildTicket, HomeTimelines, KeptPage};
+use crate::domain::Id;
+use crate::ports::cache::{CacheError, RedisCache};
+
+/// How long a timeline nobody reads is kept.
+const KEEP_SECONDS: u64 = 3 * 24 * 3600;
+
+fn member(id: Id) -> String {
+    format!("{:020}", id.as_i64())
+}
+
+/// Adds ARGV[1] to each kept (ready or building) timeline in KEYS, then
+/// trims ready ones to ARGV[2] ids.
+static PUSH: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local cap = tonumber(ARGV[2])
+        for _, k in ipairs(KEYS) do
+          if redis.call('ZSCORE', k, '~r') then
+            redis.call('ZADD', k, 0, ARGV[1])
+            local markers = 1
+            if redis.call('ZSCORE', k, '~c') then markers = 2 end
+            local excess = redis.call('ZCARD', k) - markers - cap
+            if excess > 0 then
+              redis.call('ZREMRANGEBYRANK', k, 0, excess - 1)
+              redis.call('ZREM', k, '~c')
+            end
+          elseif redis.call('EXISTS', k) == 1 then
+            redis.call('ZADD', k, 0, ARGV[1])
+          end
+        end
+        return 0
+        ",
+    )
+});
+
+/// Finishes build ARGV[1] of KEYS[1]: ARGV[2] cap, ARGV[3] complete ("1"),
+/// ARGV[4] seconds to keep, ARGV[5..] the ids read.
+static FINISH: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local k = KEYS[1]
+        if not redis.call('ZSCORE', k, ARGV[1]) then return 0 end
+        redis.call('ZREM', k, ARGV[1])
+        for i = 5, #ARGV, 500 do
+          local args = {}
+          for j = i, math.min(i + 499, #ARGV) do
+            args[#args + 1] = 0
+            args[#args + 1] = ARGV[j]
+          end
+          redis.call('ZADD', k, unpack(args))
+        end
+        redis.call('ZADD', k, 0, '~r')
+        local markers = 1
+        if ARGV[3] == '1' then
+          redis.call('ZADD', k, 0, '~c')
+          markers = 2
+        end
+        local excess = redis.call('ZCARD', k) - markers - tonumber(ARGV[2])
+        if excess > 0 then
+          redis.call('ZREMRANGEBYRANK', k, 0, excess - 1)
+          redis.call('ZREM', k, '~c')
+        end
+        redis.call('EXPIRE', k, ARGV[4])
+        return 1
+        ",
+    )
+});
+
+pub struct RedisHomeTimelines {
+    redis: RedisCache,
+    cap: usize,
+}
+
+impl RedisHomeTimelines {
+    pub fn new(redis: RedisCache, cap: usize) -> Self {
+        Self { redis, cap }
+    }
+
+    fn key(&self, user: Id) -> String {
+        self.redis.key(&format!("home:{user}"))
+    }
+}
+
+#[async_trait]
+impl HomeTimelines for RedisHomeTimelines {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn page(&self, user: Id, before: Option<Id>, limit: usize) -> Result<Option<KeptPage>, CacheError> {
+        let key = self.key(user);
+        let max = before.map_or_else(|| "(~".to_owned(), |b| format!("({}", member(b)));
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZMSCORE").arg(&key).arg("~r").arg("~c");
+        pipe.cmd("ZREVRANGEBYLEX").arg(&key).arg(&max).arg("-").arg("LIMIT").arg(0).arg(limit);
+        pipe.cmd("EXPIRE").arg(&key).arg(KEEP_SECONDS).ignore();
+        let mut conn = self.redis.conn();
+        let (flags, members): (Vec<Option<f64>>, Vec<String>) = self.redis.within(pipe.query_async(&mut conn)).await?;
+        if flags.first().copied().flatten().is_none() {
+            return Ok(None);
+        }
+        let complete = flags.get(1).copied().flatten().is_some();
+        let ids: Vec<Id> = members.iter().filter_map(|m| m.parse::<i64>().ok()).map(Id::from_i64).collect();
+        let exhaustive = ids.len() == limit || complete;
+        Ok(Some(KeptPage { ids, exhaustive }))
+    }
+
+    async fn begin_build(&self, user: Id) -> Result<BuildTicket, CacheError> {
+        let token = rand::random::<u64>();
+        let key = self.key(user);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        pipe.cmd("DEL").arg(&key).ignore();
+        pipe.cmd("ZADD").arg(&key).arg(0).arg(format!("~b:{token}")).ignore();
+        pipe.cmd("EXPIRE").arg(&key).arg(60).ignore();
+        let mut conn = self.redis.conn();
+        self.redis.within(pipe.query_async::<()>(&mut conn)).await?;
+        Ok(BuildTicket { user, token })
+    }
+
+    async fn finish_build(&self, ticket: BuildTicket, newest: &[Id], complete: bool) -> Result<(), CacheError> {
+        let mut invocation = FINISH.prepare_invoke();
+        invocation
+            .key(self.key(ticket.user))
+            .arg(format!("~b:{}", ticket.token))
+            .arg(self.cap)
+            .arg(if complete { "1" } else { "0" })
+            .arg(KEEP_SECONDS);
+        for id in newest {
+            invocation.arg(member(*id));
+        }
+        let mut conn = self.redis.conn();
+        self.redis.within(invocation.invoke_async::<i64>(&mut conn)).await?;
+        Ok(())
+    }
+
+    async fn push(&self, users: &[Id], tweet: Id) -> Result<(), CacheError> {
+        for chunk in users.chunks(500) {
+            let mut invocation = PUSH.prepare_invoke();
+            for user in chunk {
+                invocation.key(self.key(*user));
+            }
+            invocation.arg(member(tweet)).arg(self.cap);
+            let mut conn = self.redis.conn();
+            self.redis.within(invocation.invoke_async::<i64>(&mut conn)).await?;
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, users: &[Id], tweet: Id) -> Result<(), CacheError> {
+        for chunk in users.chunks(500) {
+            let mut pipe = redis::pipe();
+            for user in chunk {
+                pipe.cmd("ZREM").arg(self.key(*user)).arg(member(tweet)).ignore();
+            }
+            let mut conn = self.redis.conn();
+            self.redis.within(pipe.query_async::<()>(&mut conn)).await?;
+        }
+        Ok(())
+    }
+
+    async fn forget(&self, user: Id) -> Result<(), CacheError> {
+        let mut conn = self.redis.conn();
+        self.redis.within(redis::cmd("DEL").arg(self.key(user)).query_async::<()>(&mut conn)).await
+    }
+}

@@ -1,0 +1,122 @@
+use async_trait::async_trait;
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::{SqliteStore, err};
+use crate::domain::{Id, User};
+use crate::ports::store::{StoreError, TimelineStore, TweetCounters, USER_COLUMNS, UserRow};
+
+fn before(id: Option<Id>) -> i64 {
+    id.map_or(i64::MAX, Id::as_i64)
+}
+
+/// `prefix` followed by `(?, ?, …)` over `ids`.
+fn in_list<'a>(prefix: &str, ids: &[Id]) -> QueryBuilder<'a, Sqlite> {
+    let mut q = QueryBuilder::<Sqlite>::new(prefix);
+    q.push("(");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(id.as_i64());
+    }
+    q.push(")");
+    q
+}
+
+#[async_trait]
+impl TimelineStore for SqliteStore {
+    async fn home_timeline_ids(&self, user: Id, before_id: Option<Id>, limit: u32) -> Result<Vec<Id>, StoreError> {
+        // SQLite has no LATERAL; a correlated `IN (… ORDER BY … LIMIT)` per
+        // followee is its equivalent: each walks the (author_id, id) index
+        // backwards for at most `limit` rows.
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT t.id FROM (SELECT followee_id AS author FROM follows WHERE follower_id = ?1 UNION ALL SELECT ?1) f \
+             JOIN tweets t ON t.id IN (SELECT id FROM tweets WHERE author_id = f.author AND id < ?2 ORDER BY id DESC LIMIT ?3) \
+             ORDER BY t.id DESC LIMIT ?3",
+        )
+        .bind(user.as_i64())
+        .bind(before(before_id))
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(err)?;
+        Ok(ids.into_iter().map(Id::from_i64).collect())
+    }
+
+    async fn author_tweet_ids(&self, author: Id, before_id: Option<Id>, limit: u32) -> Result<Vec<Id>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM tweets WHERE author_id = ? AND id < ? ORDER BY id DESC LIMIT ?")
+            .bind(author.as_i64())
+            .bind(before(before_id))
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(err)?;
+        Ok(ids.into_iter().map(Id::from_i64).collect())
+    }
+
+    async fn follower_ids(&self, user: Id, after: Option<Id>, limit: u32) -> Result<Vec<(Id, Id)>, StoreError> {
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT id, follower_id FROM follows WHERE followee_id = ? AND id > ? ORDER BY id LIMIT ?")
+                .bind(user.as_i64())
+                .bind(after.map_or(i64::MIN, Id::as_i64))
+                .bind(limit)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(err)?;
+        Ok(rows.into_iter().map(|(f, u)| (Id::from_i64(f), Id::from_i64(u))).collect())
+    }
+
+    async fn users_by_ids(&self, ids: &[Id]) -> Result<Vec<User>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<UserRow> = in_list(&format!("SELECT {USER_COLUMNS} FROM users WHERE id IN "), ids)
+            .build_query_as()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(err)?;
+        Ok(rows.into_iter().map(User::from).collect())
+    }
+
+    async fn tweet_counters(&self, ids: &[Id]) -> Result<Vec<TweetCounters>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(i64, i64, i64)> = in_list("SELECT id, like_count, view_count FROM tweets WHERE id IN ", ids)
+            .build_query_as()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, like_count, view_count)| TweetCounters { id: Id::from_i64(id), like_count, view_count })
+            .collect())
+    }
+
+    async fn liked_among(&self, user: Id, tweets: &[Id]) -> Result<Vec<Id>, StoreError> {
+        if tweets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = in_list("SELECT tweet_id FROM likes WHERE tweet_id IN ", tweets);
+        q.push(" AND user_id = ").push_bind(user.as_i64());
+        let ids: Vec<i64> = q.build_query_scalar().fetch_all(&self.reader).await.map_err(err)?;
+        Ok(ids.into_iter().map(Id::from_i64).collect())
+    }
+
+    async fn liked_tweet_ids(&self, user: Id, limit: u32) -> Result<Vec<Id>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT tweet_id FROM likes WHERE user_id = ? ORDER BY tweet_id DESC LIMIT ?")
+            .bind(user.as_i64())
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(err)?;
+        Ok(ids.into_iter().map(Id::from_i64).collect())
+    }
+
+    async fn accounts_followed_by_more_than(&self, followers: i64) -> Result<Vec<Id>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM users WHERE followers_count > ?")
+            .bind(followers)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(err)?;
+        Ok(ids.into_iter().map(Id::from_i64).collect())
+    }
+}

@@ -1,0 +1,230 @@
+//! The home timeline: kept per user by fan-out on write, with large
+//! accounts merged at read time (the hybrid Twitter and Mastodon use).
+//!
+//! A page comes from up to three places:
+//! - the reader's kept timeline (`HomeTimelines`): tweets of the reader and
+//!   of the accounts they follow, pushed by the fan-out worker, built from
+//!   the database when missing;
+//! - the recent tweets of each *large* account the reader follows (more than
+//!   half the fan-out limit of followers), kept per author for a second;
+//! - the database, when neither can answer exactly (a page older than what
+//!   is kept): one query bounded by the page size per followed account.
+//!
+//! Accounts with at most `fanout_limit` followers are pushed; those with
+//! more than half of it are merged. The overlap means an account whose
+//! count crosses the limit, seen a little differently by the worker and
+//! the reader, is still in one of the two.
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{Id, Tweet};
+use crate::error::Result;
+use crate::ports::cache::HomeTimelines;
+use crate::ports::store::{PageRequest, Store};
+use crate::services::tweet_cache::TweetCache;
+
+/// How often the set of large accounts is read again.
+const LARGE_REFRESH: Duration = Duration::from_secs(5);
+/// How long a large account's recent tweets are kept before being read again.
+const AUTHOR_FRESHNESS: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Copy, Debug)]
+pub struct TimelineSettings {
+    /// Accounts with more followers are not fanned out to.
+    pub fanout_limit: i64,
+    /// Ids kept per user.
+    pub kept: usize,
+    /// Ids read from the database to build a kept timeline.
+    pub build: u32,
+    /// Whether timelines are kept at all: not when several nodes could each
+    /// keep their own copy (no Redis, a shared database); then every page is
+    /// read from the database.
+    pub keep: bool,
+}
+
+/// The accounts merged at read time, and which of them each reader follows.
+struct LargeAccounts {
+    /// (version, ids)
+    all: RwLock<(u64, Arc<HashSet<Id>>)>,
+    /// reader -> (version of `all` it was computed from, the large accounts they follow)
+    followed: moka::sync::Cache<i64, (u64, Arc<Vec<Id>>)>,
+}
+
+pub struct Timelines {
+    store: Arc<dyn Store>,
+    homes: Arc<dyn HomeTimelines>,
+    cache: Arc<TweetCache>,
+    settings: TimelineSettings,
+    large: LargeAccounts,
+    /// author -> (newest ids, complete)
+    recent: moka::sync::Cache<i64, Arc<(Vec<Id>, bool)>>,
+}
+
+impl Timelines {
+    pub fn new(store: Arc<dyn Store>, homes: Arc<dyn HomeTimelines>, cache: Arc<TweetCache>, settings: TimelineSettings) -> Self {
+        Self {
+            store,
+            homes,
+            cache,
+            settings,
+            large: LargeAccounts {
+                all: RwLock::new((0, Arc::default())),
+                followed: moka::sync::Cache::builder().max_capacity(100_000).build(),
+            },
+            recent: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(AUTHOR_FRESHNESS).build(),
+        }
+    }
+
+    pub fn settings(&self) -> TimelineSettings {
+        self.settings
+    }
+
+    pub fn homes(&self) -> &Arc<dyn HomeTimelines> {
+        &self.homes
+    }
+
+    /// Reads the set of large accounts now and every few seconds until `stop`.
+    pub async fn watch_large_accounts(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            if let Err(e) = self.refresh_large().await {
+                tracing::warn!(error = %e, "timelines: reading the large accounts failed");
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(LARGE_REFRESH) => {}
+            }
+        }
+    }
+
+    pub async fn refresh_large(&self) -> Result<()> {
+        let ids: HashSet<Id> =
+            self.store.accounts_followed_by_more_than(self.settings.fanout_limit / 2).await?.into_iter().collect();
+        let mut all = self.large.all.write().unwrap_or_else(|e| e.into_inner());
+        if *all.1 != ids {
+            *all = (all.0 + 1, Arc::new(ids));
+        }
+        Ok(())
+    }
+
+    /// The large accounts `reader` follows.
+    async fn large_followed(&self, reader: Id) -> Result<Arc<Vec<Id>>> {
+        let (version, all) = self.large.all.read().unwrap_or_else(|e| e.into_inner()).clone();
+        if all.is_empty() {
+            return Ok(Arc::default());
+        }
+        if let Some((v, followed)) = self.large.followed.get(&reader.as_i64()) {
+            if v == version {
+                return Ok(followed);
+            }
+        }
+        let candidates: Vec<Id> = all.iter().copied().collect();
+        let followed = Arc::new(self.store.follows_among(reader, &candidates).await?);
+        self.large.followed.insert(reader.as_i64(), (version, followed.clone()));
+        Ok(followed)
+    }
+
+    /// Whom `reader` follows changed.
+    pub async fn follows_changed(&self, reader: Id) -> Result<()> {
+        self.large.followed.invalidate(&reader.as_i64());
+        Ok(self.homes.forget(reader).await?)
+    }
+
+    /// Up to `page.limit` tweets, newest first, older than `page.before`.
+    pub async fn page(&self, reader: Id, page: PageRequest) -> Result<Vec<Tweet>> {
+        let limit = page.limit as usize;
+        if !self.settings.keep {
+            return self.from_database(reader, page).await;
+        }
+        let Some(ids) = self.kept_ids(reader, page).await? else {
+            return self.from_database(reader, page).await;
+        };
+        let tweets = self.cache.tweets(&ids, Some(reader)).await?;
+        if tweets.len() < ids.len() && ids.len() == limit {
+            // Some were deleted: the kept ids no longer fill the page.
+            return self.from_database(reader, page).await;
+        }
+        Ok(tweets)
+    }
+
+    async fn from_database(&self, reader: Id, page: PageRequest) -> Result<Vec<Tweet>> {
+        metrics::counter!("chirp_timeline_database_pages_total").increment(1);
+        let ids = self.store.home_timeline_ids(reader, page.before, page.limit).await?;
+        Ok(self.cache.tweets(&ids, Some(reader)).await?)
+    }
+
+    /// The page's ids from what is kept, or `None` if what is kept cannot say exactly.
+    async fn kept_ids(&self, reader: Id, page: PageRequest) -> Result<Option<Vec<Id>>> {
+        let limit = page.limit as usize;
+        let kept = match self.homes.page(reader, page.before, limit).await? {
+            Some(kept) => kept,
+            None => {
+                self.build(reader).await?;
+                match self.homes.page(reader, page.before, limit).await? {
+                    Some(kept) => kept,
+                    None => return Ok(None), // another build overtook this one
+                }
+            }
+        };
+        if !kept.exhaustive {
+            return Ok(None);
+        }
+        let mut ids = kept.ids;
+        for author in self.large_followed(reader).await?.iter() {
+            ids.extend(self.author_ids(*author, page).await?);
+        }
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids.dedup();
+        ids.truncate(limit);
+        Ok(Some(ids))
+    }
+
+    async fn build(&self, reader: Id) -> Result<()> {
+        metrics::counter!("chirp_timeline_builds_total").increment(1);
+        let ticket = self.homes.begin_build(reader).await?;
+        let newest = self.store.home_timeline_ids(reader, None, self.settings.build).await?;
+        let complete = newest.len() < self.settings.build as usize;
+        Ok(self.homes.finish_build(ticket, &newest, complete).await?)
+    }
+
+    /// A large account's ids for the page: from its kept recent tweets, or the database.
+    async fn author_ids(&self, author: Id, page: PageRequest) -> Result<Vec<Id>> {
+        let recent = match self.recent.get(&author.as_i64()) {
+            Some(recent) => recent,
+            None => {
+                let n = self.settings.build;
+                let ids = self.store.author_tweet_ids(author, None, n).await?;
+                let complete = ids.len() < n as usize;
+                let recent = Arc::new((ids, complete));
+                self.recent.insert(author.as_i64(), recent.clone());
+                recent
+            }
+        };
+        let (ids, complete) = (&recent.0, recent.1);
+        let before = page.before.map_or(i64::MAX, Id::as_i64);
+        let from: Vec<Id> = ids.iter().copied().filter(|id| id.as_i64() < before).take(page.limit as usize).collect();
+        if from.len() == page.limit as usize || complete {
+            return Ok(from);
+        }
+        Ok(self.store.author_tweet_ids(author, page.before, page.limit).await?)
+    }
+
+    /// The fan-out found `author` too large to push: merge them from now on
+    /// (the next refresh confirms it), so that no tweet falls between the two.
+    pub fn note_large(&self, author: Id) {
+        let mut all = self.large.all.write().unwrap_or_else(|e| e.into_inner());
+        if !all.1.contains(&author) {
+            let mut ids = HashSet::clone(&all.1);
+            ids.insert(author);
+            *all = (all.0 + 1, Arc::new(ids));
+        }
+    }
+
+    /// The author posted: what this node keeps of their recent tweets is read again.
+    pub fn author_posted(&self, author: Id) {
+        self.recent.invalidate(&author.as_i64());
+    }
+}
