@@ -70,9 +70,14 @@ pub struct SessionBody {
     expires_in: u64,
 }
 
-impl From<Session> for SessionBody {
-    fn from(s: Session) -> Self {
-        Self { user: UserBody::public(s.user), access_token: s.token.token, token_type: "Bearer", expires_in: s.token.expires_in }
+impl SessionBody {
+    fn new(s: Session, media_base: &str) -> Self {
+        Self {
+            user: UserBody::public(s.user, media_base),
+            access_token: s.token.token,
+            token_type: "Bearer",
+            expires_in: s.token.expires_in,
+        }
     }
 }
 
@@ -116,7 +121,7 @@ pub async fn verify_register(
     Json(req): Json<VerifyRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<SessionBody>)> {
     let session = state.accounts.verify(req.email, req.code).await?;
-    Ok((StatusCode::CREATED, axum::Json(session.into())))
+    Ok((StatusCode::CREATED, axum::Json(SessionBody::new(session, &state.media_base))))
 }
 
 /// Sign in with username (any case) and password.
@@ -133,7 +138,7 @@ pub async fn verify_register(
     ))]
 pub async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>) -> ApiResult<axum::Json<SessionBody>> {
     let session = state.accounts.login(req.username, req.password).await?;
-    Ok(axum::Json(session.into()))
+    Ok(axum::Json(SessionBody::new(session, &state.media_base)))
 }
 
 /// The caller's own account, with email.
@@ -145,5 +150,5 @@ pub async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>)
     ))]
 pub async fn me(State(state): State<AppState>, AuthUser(id): AuthUser) -> ApiResult<axum::Json<UserBody>> {
     let user = state.accounts.user(id).await?;
-    Ok(axum::Json(UserBody::private(user)))
+    Ok(axum::Json(UserBody::private(user, &state.media_base)))
 }

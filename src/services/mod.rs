@@ -2,6 +2,7 @@
 //! return domain types or `crate::error::Error`; no SQL, no HTTP.
 
 pub mod accounts;
+pub mod avatar;
 pub mod graph;
 pub mod live;
 pub mod media;
@@ -9,6 +10,7 @@ pub mod notifications;
 pub mod outbox;
 pub mod pages;
 pub mod passwords;
+pub mod profiles;
 pub mod search;
 pub mod tokens;
 pub mod tweets;
@@ -16,6 +18,7 @@ pub mod views;
 
 pub use accounts::Accounts;
 pub use graph::Graph;
+pub use profiles::Profiles;
 pub use search::Search;
 pub use tokens::Tokens;
 pub use tweets::Tweets;
