@@ -190,7 +190,7 @@ pub struct Config {
     pub auth_rate_limit: u32,
 
     /// Password hashes (logins, registrations) that may wait for a hashing
-    /// thread; past that, requests are answered 503 with Retry-After.
+    /// thread (at least 1); past that, requests are answered 503 with Retry-After.
     #[arg(long, env = "CHIRP_PASSWORD_QUEUE", default_value_t = crate::services::passwords::DEFAULT_QUEUE)]
     pub password_queue: usize,
 

@@ -55,9 +55,12 @@ impl Default for Passwords {
 }
 
 impl Passwords {
-    /// `threads` hashing threads, and at most `queue` jobs waiting for them.
+    /// `threads` hashing threads, and at most `queue` jobs (at least one)
+    /// waiting for them.
     pub fn new(threads: usize, queue: usize) -> Self {
-        let (jobs, receiver) = mpsc::sync_channel::<Job>(queue);
+        // With no room at all, a job is taken only while a thread happens to
+        // be waiting in `recv`, which a thread just started may not be yet.
+        let (jobs, receiver) = mpsc::sync_channel::<Job>(queue.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
         for i in 0..threads.max(1) {
             let receiver = receiver.clone();

@@ -154,13 +154,13 @@ async fn a_token_from_a_node_whose_clock_is_a_few_seconds_ahead_is_accepted() {
 
 #[tokio::test]
 async fn logins_beyond_the_password_queue_are_answered_503_with_retry_after() {
-    // No queue at all: a login is hashed only when a hashing thread is free.
-    let app = TestApp::spawn_with(|c| c.password_queue = 0).await;
+    // The smallest queue: one login may wait for a hashing thread.
+    let app = TestApp::spawn_with(|c| c.password_queue = 1).await;
     let login = json!({"username": "nobody", "password": "whatever1"});
     let logins = (0..24).map(|_| app.post_json("/api/v1/login", &login));
     let responses = futures::future::join_all(logins).await;
     let busy: Vec<_> = responses.into_iter().filter(|r| r.status() != StatusCode::UNAUTHORIZED).collect();
-    assert!(!busy.is_empty(), "24 concurrent logins on a few threads with no queue: some must be refused");
+    assert!(!busy.is_empty(), "24 concurrent logins on a few threads and a queue of one: some must be refused");
     for r in busy {
         let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
         assert!(retry >= 1);
