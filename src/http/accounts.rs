@@ -82,6 +82,10 @@ impl SessionBody {
 }
 
 /// Start a registration: a 6-digit code is emailed; no account exists until it is verified.
+///
+/// Registering again while a registration is pending for the email replaces it: the
+/// earlier code stops working, and the new code's email names the username it is for.
+/// An email gets at most five codes an hour.
 #[utoipa::path(post, path = "/api/v1/register", tag = "accounts", request_body = RegisterRequest,
     responses(
         (status = 202, description = "Code sent", body = RegisterAccepted),
@@ -90,8 +94,8 @@ impl SessionBody {
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Mail or cache unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many requests from this address, or a sixth code for this email within the hour (see `Retry-After`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Mail or cache unavailable, or password hashing busy (see `Retry-After`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn register(
     State(state): State<AppState>,
@@ -134,7 +138,7 @@ pub async fn verify_register(
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable, or password checking busy (see `Retry-After`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>) -> ApiResult<axum::Json<SessionBody>> {
     let session = state.accounts.login(req.username, req.password).await?;
