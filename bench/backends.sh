@@ -14,7 +14,10 @@ prepare_backends() {
     psql "${CHIRP_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
   fi
   if [ -n "${CHIRP_REDIS_URL:-}" ]; then export CHIRP_REDIS_PREFIX="$label$RANDOM:"; fi
-  if [ -n "${CHIRP_KAFKA_BROKERS:-}" ]; then export CHIRP_KAFKA_TOPIC="chirp.$label.$RANDOM" CHIRP_KAFKA_GROUP="$label$RANDOM"; fi
+  if [ -n "${CHIRP_KAFKA_BROKERS:-}" ]; then
+    export CHIRP_KAFKA_TOPIC="chirp.$label.$RANDOM" CHIRP_KAFKA_GROUP="$label$RANDOM"
+    export CHIRP_KAFKA_TIMELINE_TOPIC="chirp.timeline.$label.$RANDOM" CHIRP_KAFKA_FANOUT_GROUP="fanout$label$RANDOM"
+  fi
   export CHIRP_DATA_DIR=$DATA CHIRP_LISTEN=127.0.0.1:18080 CHIRP_AUTH_RATE_LIMIT=0 CHIRP_LOG=info,tower_http=warn
 }
 

@@ -10,7 +10,8 @@
 #   CHIRP_REDIS_URL=redis://127.0.0.1:6379 CHIRP_KAFKA_BROKERS=127.0.0.1:9092 bash bench/run.sh
 #
 # Settings (environment): USERS (100000: enough for accounts with tens of thousands of followers), TWEETS (1000000), DURATION (20s),
-# CONNECTIONS (64), RATE (10000: the open-loop rate of the mixed scenario),
+# CONNECTIONS (64), RATE (10000: the open-loop rate of the mixed scenario; large-post: posts by the
+# most-followed account, acknowledged and seen by sampled followers; *-single: one connection),
 # SCENARIOS (all below), KEEP_DATA (set: keep the seeded data dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +56,10 @@ load() { # load SCENARIO [chirp-load args...]
 for scenario in $SCENARIOS; do
   case $scenario in
     mixed-open) LOAD_CONNECTIONS=2000 load mixed --rate "$RATE" ;;
+    large-post)
+      echo
+      echo "## large-post: chirp-load large-post --posts 20 --sample 5"
+      ./target/release/chirp-load large-post --posts 20 --sample 5 2>/dev/null ;;
     *-single) LOAD_CONNECTIONS=1 load "${scenario%-single}" ;;  # latency without queueing
     *) load "$scenario" ;;
   esac

@@ -22,15 +22,17 @@ use crate::ports::cache::{Cache, HomeTimelines, MemoryCache, MemoryHomeTimelines
 use crate::ports::mailer::{LogMailer, Mailer, SmtpMailer};
 use crate::ports::media_store::{DirMediaStore, MediaStore, S3MediaStore};
 use crate::ports::store::{self, Store};
+use crate::services::avatar::Avatars;
 use crate::services::fanout::FanoutWorker;
 use crate::services::live::LiveHub;
 use crate::services::media::{MediaLimits, MediaPipeline};
 use crate::services::notifications::{NotificationConsumer, Notifications};
 use crate::services::outbox::{EventTopics, OutboxRelay};
+use crate::services::passwords::Passwords;
 use crate::services::timeline::{TimelineSettings, Timelines};
 use crate::services::tweet_cache::{TweetCache, TweetCacheLimits};
 use crate::services::views::ViewCounter;
-use crate::services::{Accounts, Graph, Search, Tokens, Tweets, tokens};
+use crate::services::{Accounts, Graph, Profiles, Search, Tokens, Tweets, tokens};
 
 /// The adapters behind the ports, chosen from configuration.
 pub struct Adapters {
@@ -124,15 +126,18 @@ impl Application {
         let node = config.node_id.unwrap_or_else(|| rand::random::<u16>() % 1024);
         let ids = Arc::new(IdGenerator::new(node));
         let Adapters { store, cache, mailer, broker, media_store, home_timelines } = adapters;
-        let accounts = Arc::new(Accounts::new(
-            store.clone(),
-            cache.clone(),
-            mailer.clone(),
-            tokens.clone(),
-            ids.clone(),
-            tokens::derive_key(&secret, "chirp registration codes"),
-            config.registration_ttl,
-        ));
+        let accounts = Arc::new(
+            Accounts::new(
+                store.clone(),
+                cache.clone(),
+                mailer.clone(),
+                tokens.clone(),
+                ids.clone(),
+                tokens::derive_key(&secret, "chirp registration codes"),
+                config.registration_ttl,
+            )
+            .with_passwords(Passwords::new(std::thread::available_parallelism().map_or(2, |n| n.get()), config.password_queue)),
+        );
         // Before the first login, so that the first unknown user's login is
         // not the one that pays for making the decoy hash.
         accounts.prepare().await.context("preparing the login decoy hash")?;
@@ -206,20 +211,22 @@ impl Application {
             .run(stop.clone()),
         );
         let metrics = metrics_handle();
+        let media = Arc::new(MediaPipeline::new(
+            media_store,
+            MediaLimits {
+                image_max_bytes: config.media_max_image_bytes,
+                video_max_bytes: config.media_max_video_bytes,
+                max_pixels: config.media_max_pixels,
+            },
+            config.data_dir.join("tmp"),
+            ids.clone(),
+        )?);
         let state = AppState {
             accounts,
             tweets: Arc::new(Tweets::new(store.clone(), ids.clone(), views, outbox_wake, tweet_cache.clone(), timelines.clone())),
             notifications: Arc::new(Notifications::new(store.clone(), live)),
-            media: Arc::new(MediaPipeline::new(
-                media_store,
-                MediaLimits {
-                    image_max_bytes: config.media_max_image_bytes,
-                    video_max_bytes: config.media_max_video_bytes,
-                    max_pixels: config.media_max_pixels,
-                },
-                config.data_dir.join("tmp"),
-                ids.clone(),
-            )?),
+            media: media.clone(),
+            profiles: Arc::new(Profiles::new(store.clone(), Avatars::new(media, ids.clone()), tweet_cache.clone())),
             broker: broker.clone(),
             graph: Arc::new(Graph::new(store.clone(), ids.clone(), tweet_cache.clone(), timelines.clone())),
             search: Arc::new(Search::new(store.clone())),
@@ -233,8 +240,10 @@ impl Application {
         };
 
         let trusted = Arc::new(config.trusted_proxies.clone());
-        let limit = || RateLimit::per_minute(config.auth_rate_limit, trusted.clone());
-        let limits = AuthLimits { register: limit(), verify: limit(), login: limit() };
+        // Kept in Redis when there is one, so that N nodes do not allow N times the limit.
+        let shared = config.redis_url.as_ref().map(|_| cache.clone());
+        let limit = |name| RateLimit::per_minute(name, config.auth_rate_limit, trusted.clone(), shared.clone());
+        let limits = AuthLimits { register: limit("register"), verify: limit("verify"), login: limit("login") };
         let router = http::router(
             state.clone(),
             HttpSettings {
@@ -244,7 +253,7 @@ impl Application {
             },
         );
 
-        background.spawn(housekeeping(limits, metrics, stop.clone()));
+        background.spawn(housekeeping(metrics, stop.clone()));
 
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         tracing::info!(
@@ -296,16 +305,13 @@ impl Application {
     }
 }
 
-async fn housekeeping(limits: AuthLimits, metrics: PrometheusHandle, stop: CancellationToken) {
+async fn housekeeping(metrics: PrometheusHandle, stop: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(10));
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {
                 metrics.run_upkeep();
-                for limit in [&limits.register, &limits.verify, &limits.login].into_iter().flatten() {
-                    limit.prune();
-                }
             }
         }
     }

@@ -214,6 +214,11 @@ pub struct Config {
     #[arg(long, env = "CHIRP_AUTH_RATE_LIMIT", default_value_t = 30)]
     pub auth_rate_limit: u32,
 
+    /// Password hashes (logins, registrations) that may wait for a hashing
+    /// thread (at least 1); past that, requests are answered 503 with Retry-After.
+    #[arg(long, env = "CHIRP_PASSWORD_QUEUE", default_value_t = crate::services::passwords::DEFAULT_QUEUE)]
+    pub password_queue: usize,
+
     /// Proxies (IPs or CIDR blocks, comma-separated) whose `X-Forwarded-For` is believed.
     #[arg(long, env = "CHIRP_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpBlock>,

@@ -133,6 +133,39 @@ impl DisplayName {
     }
 }
 
+/// What a user says about themselves: up to 160 characters after trimming,
+/// possibly empty. Line breaks are kept (as `\n`); other control characters
+/// are refused, since they only serve to garble how the text is shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bio(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BioError {
+    #[error("must be at most 160 characters")]
+    TooLong,
+    #[error("must not contain control characters other than line breaks")]
+    Control,
+}
+
+impl Bio {
+    pub const MAX: usize = 160;
+
+    pub fn parse(raw: &str) -> Result<Self, BioError> {
+        let s = raw.trim().replace("\r\n", "\n");
+        if s.chars().count() > Self::MAX {
+            return Err(BioError::TooLong);
+        }
+        if s.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(BioError::Control);
+        }
+        Ok(Self(s))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A password as typed: 8–128 characters. Never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
@@ -187,6 +220,10 @@ pub struct User {
     pub followers_count: i64,
     pub followings_count: i64,
     pub tweets_count: i64,
+    /// Possibly empty.
+    pub bio: String,
+    /// The MediaStore key of the avatar, if the user has one.
+    pub avatar_key: Option<String>,
 }
 
 #[cfg(test)]
@@ -226,6 +263,16 @@ mod tests {
         assert_eq!(DisplayName::parse("   "), Err(DisplayNameError::Blank));
         assert!(DisplayName::parse(&"é".repeat(50)).is_ok());
         assert_eq!(DisplayName::parse(&"é".repeat(51)), Err(DisplayNameError::TooLong));
+    }
+
+    #[test]
+    fn bios_are_trimmed_may_be_empty_and_keep_line_breaks() {
+        assert_eq!(Bio::parse("  ").unwrap().as_str(), "");
+        assert_eq!(Bio::parse(" two\r\nlines ").unwrap().as_str(), "two\nlines");
+        assert!(Bio::parse(&"é".repeat(160)).is_ok());
+        assert_eq!(Bio::parse(&"é".repeat(161)), Err(BioError::TooLong));
+        assert_eq!(Bio::parse("bell\u{7}"), Err(BioError::Control));
+        assert_eq!(Bio::parse("tab\there"), Err(BioError::Control));
     }
 
     #[test]

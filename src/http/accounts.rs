@@ -70,13 +70,22 @@ pub struct SessionBody {
     expires_in: u64,
 }
 
-impl From<Session> for SessionBody {
-    fn from(s: Session) -> Self {
-        Self { user: UserBody::public(s.user), access_token: s.token.token, token_type: "Bearer", expires_in: s.token.expires_in }
+impl SessionBody {
+    fn new(s: Session, media_base: &str) -> Self {
+        Self {
+            user: UserBody::public(s.user, media_base),
+            access_token: s.token.token,
+            token_type: "Bearer",
+            expires_in: s.token.expires_in,
+        }
     }
 }
 
 /// Start a registration: a 6-digit code is emailed; no account exists until it is verified.
+///
+/// Registering again while a registration is pending for the email replaces it: the
+/// earlier code stops working, and the new code's email names the username it is for.
+/// An email gets at most five codes an hour.
 #[utoipa::path(post, path = "/api/v1/register", tag = "accounts", request_body = RegisterRequest,
     responses(
         (status = 202, description = "Code sent", body = RegisterAccepted),
@@ -85,8 +94,8 @@ impl From<Session> for SessionBody {
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Mail or cache unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many requests from this address, or a sixth code for this email within the hour (see `Retry-After`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Mail or cache unavailable, or password hashing busy (see `Retry-After`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn register(
     State(state): State<AppState>,
@@ -116,7 +125,7 @@ pub async fn verify_register(
     Json(req): Json<VerifyRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<SessionBody>)> {
     let session = state.accounts.verify(req.email, req.code).await?;
-    Ok((StatusCode::CREATED, axum::Json(session.into())))
+    Ok((StatusCode::CREATED, axum::Json(SessionBody::new(session, &state.media_base))))
 }
 
 /// Sign in with username (any case) and password.
@@ -129,11 +138,11 @@ pub async fn verify_register(
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable, or password checking busy (see `Retry-After`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>) -> ApiResult<axum::Json<SessionBody>> {
     let session = state.accounts.login(req.username, req.password).await?;
-    Ok(axum::Json(session.into()))
+    Ok(axum::Json(SessionBody::new(session, &state.media_base)))
 }
 
 /// The caller's own account, with email.
@@ -145,5 +154,5 @@ pub async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>)
     ))]
 pub async fn me(State(state): State<AppState>, AuthUser(id): AuthUser) -> ApiResult<axum::Json<UserBody>> {
     let user = state.accounts.user(id).await?;
-    Ok(axum::Json(UserBody::private(user)))
+    Ok(axum::Json(UserBody::private(user, &state.media_base)))
 }

@@ -10,8 +10,8 @@ use super::{ApiResult, AppState, Problem};
 use crate::services::graph::UserView;
 use crate::services::tweets::Change;
 
-fn body(view: UserView) -> UserBody {
-    UserBody::public(view.user).followed_by_me(view.followed_by_me)
+pub(super) fn body(state: &AppState, view: UserView) -> UserBody {
+    UserBody::public(view.user, &state.media_base).followed_by_me(view.followed_by_me)
 }
 
 /// A user, by id. With a token, says whether the caller follows them.
@@ -28,7 +28,7 @@ pub async fn get_user(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<UserBody>> {
     let view = state.graph.user(parse_id(&id)?, viewer.0).await?;
-    Ok(axum::Json(body(view)))
+    Ok(axum::Json(body(&state, view)))
 }
 
 /// Follow a user: 201 the first time, 200 if already following.
@@ -48,7 +48,7 @@ pub async fn follow(
 ) -> ApiResult<(StatusCode, axum::Json<UserBody>)> {
     let (change, user) = state.graph.follow(me, parse_id(&id)?).await?;
     let status = if change == Change::Created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, axum::Json(UserBody::public(user).followed_by_me(Some(true)))))
+    Ok((status, axum::Json(UserBody::public(user, &state.media_base).followed_by_me(Some(true)))))
 }
 
 /// Stop following a user: 204, also when not following.
@@ -81,7 +81,7 @@ pub async fn followers(
     Query(page): Query<PageQuery>,
 ) -> ApiResult<axum::Json<PageBody<UserBody>>> {
     let page = state.graph.followers(parse_id(&id)?, page.request()?, viewer.0).await?;
-    Ok(axum::Json(PageBody::from_page(page, body)))
+    Ok(axum::Json(PageBody::from_page(page, |view| body(&state, view))))
 }
 
 /// Whom a user follows, newest follow first.
@@ -101,7 +101,7 @@ pub async fn followings(
     Query(page): Query<PageQuery>,
 ) -> ApiResult<axum::Json<PageBody<UserBody>>> {
     let page = state.graph.followings(parse_id(&id)?, page.request()?, viewer.0).await?;
-    Ok(axum::Json(PageBody::from_page(page, body)))
+    Ok(axum::Json(PageBody::from_page(page, |view| body(&state, view))))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
@@ -132,5 +132,5 @@ pub async fn list_users(
 ) -> ApiResult<axum::Json<PageBody<UserBody>>> {
     let page = state.search.users(query.search.as_deref(), query.limit.as_deref(), query.cursor.as_deref()).await?;
     let views = state.graph.views(page.items, viewer.0).await?;
-    Ok(axum::Json(PageBody { data: views.into_iter().map(body).collect(), next_cursor: page.next_cursor }))
+    Ok(axum::Json(PageBody { data: views.into_iter().map(|view| body(&state, view)).collect(), next_cursor: page.next_cursor }))
 }

@@ -10,6 +10,7 @@ pub mod observe;
 pub mod ops;
 pub mod pages;
 pub mod problem;
+pub mod profile;
 pub mod rate_limit;
 pub mod tweets;
 pub mod users;
@@ -41,7 +42,7 @@ use crate::ports::cache::Cache;
 use crate::ports::store::Store;
 use crate::services::media::MediaPipeline;
 use crate::services::notifications::Notifications;
-use crate::services::{Accounts, Graph, Search, Tokens, Tweets};
+use crate::services::{Accounts, Graph, Profiles, Search, Tokens, Tweets};
 use rate_limit::RateLimit;
 
 pub type ApiResult<T> = Result<T, Error>;
@@ -52,6 +53,7 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub tweets: Arc<Tweets>,
     pub graph: Arc<Graph>,
+    pub profiles: Arc<Profiles>,
     pub search: Arc<Search>,
     pub notifications: Arc<Notifications>,
     pub media: Arc<MediaPipeline>,
@@ -126,7 +128,11 @@ fn api(limits: &AuthLimits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(limited(OpenApiRouter::new().routes(routes!(accounts::register)), &limits.register))
         .merge(limited(OpenApiRouter::new().routes(routes!(accounts::verify_register)), &limits.verify))
         .merge(limited(OpenApiRouter::new().routes(routes!(accounts::login)), &limits.login))
-        .routes(routes!(accounts::me))
+        .routes(routes!(accounts::me, profile::edit_me))
+        // The avatar streams through the media pipeline under the image size limit.
+        .merge(
+            OpenApiRouter::new().routes(routes!(profile::put_avatar, profile::delete_avatar)).layer(DefaultBodyLimit::disable()),
+        )
         // Uploads stream through the media pipeline under its own per-file limits.
         .merge(OpenApiRouter::new().routes(routes!(tweets::post_tweet, tweets::list_tweets)).layer(DefaultBodyLimit::disable()))
         .routes(routes!(tweets::get_tweet, tweets::delete_tweet))
@@ -139,6 +145,7 @@ fn api(limits: &AuthLimits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(notifications::unread_count))
         .routes(routes!(notifications::stream))
         .routes(routes!(graph::list_users))
+        .routes(routes!(profile::lookup))
         .routes(routes!(graph::get_user))
         .routes(routes!(graph::follow))
         .routes(routes!(graph::unfollow))

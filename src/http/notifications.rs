@@ -48,7 +48,7 @@ impl NotificationBody {
             kind: n.kind,
             tweet_id: n.tweet.id,
             tweet: TweetBody::new(n.tweet, media_base),
-            actor: UserBody::public(n.actor),
+            actor: UserBody::public(n.actor, media_base),
             message,
             read: n.read,
             created_at: n.created_at,

@@ -1,42 +1,64 @@
 //! Per-client-IP rate limits for the endpoints that guess at secrets
-//! (register, verify-register, login). GCRA from `governor`: a burst of the
-//! configured size, refilled evenly over a minute. Limits are per node.
+//! (register, verify-register, login): GCRA, a burst of the configured size
+//! refilled evenly over a minute. With Redis configured the limit is kept
+//! there, shared by every node (one atomic script per request); otherwise,
+//! and while Redis cannot be reached, it is kept in process.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
-use governor::middleware::StateInformationMiddleware;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::IpBlock;
 use crate::error::Error;
+use crate::ports::cache::{Cache, MemoryCache, RateDecision};
 
-type Limiter = DefaultKeyedRateLimiter<IpAddr, StateInformationMiddleware>;
+/// Addresses tracked in process at once; past it (only under an attack from
+/// very many addresses) requests are let through rather than refused.
+const LOCAL_ENTRIES: usize = 1_000_000;
 
 pub struct RateLimit {
-    limiter: Limiter,
+    /// Which allowance this is (each endpoint has its own).
+    name: &'static str,
+    shared: Option<Arc<dyn Cache>>,
+    local: MemoryCache,
     per_minute: u32,
     trusted_proxies: Arc<Vec<IpBlock>>,
 }
 
 impl RateLimit {
-    /// `None` when `per_minute` is 0 (limits off).
-    pub fn per_minute(per_minute: u32, trusted_proxies: Arc<Vec<IpBlock>>) -> Option<Arc<Self>> {
-        let n = NonZeroU32::new(per_minute)?;
-        let limiter = RateLimiter::keyed(Quota::per_minute(n)).with_middleware::<StateInformationMiddleware>();
-        Some(Arc::new(Self { limiter, per_minute, trusted_proxies }))
+    /// `None` when `per_minute` is 0 (limits off). `shared` is where nodes
+    /// keep the limit together (Redis), if anywhere.
+    pub fn per_minute(
+        name: &'static str,
+        per_minute: u32,
+        trusted_proxies: Arc<Vec<IpBlock>>,
+        shared: Option<Arc<dyn Cache>>,
+    ) -> Option<Arc<Self>> {
+        (per_minute > 0)
+            .then(|| Arc::new(Self { name, shared, local: MemoryCache::new(LOCAL_ENTRIES), per_minute, trusted_proxies }))
     }
 
-    /// Forgets addresses that have not been seen for a while.
-    pub fn prune(&self) {
-        self.limiter.retain_recent();
-        self.limiter.shrink_to_fit();
+    async fn check(&self, ip: IpAddr) -> RateDecision {
+        let key = format!("rate:{}:{ip}", self.name);
+        let interval = Duration::from_secs(60) / self.per_minute;
+        if let Some(shared) = &self.shared {
+            match shared.rate_limit(&key, interval, self.per_minute).await {
+                Ok(decision) => return decision,
+                Err(e) => tracing::warn!(error = %e, "shared rate limit unavailable; limiting this node alone"),
+            }
+        }
+        match self.local.rate_limit(&key, interval, self.per_minute).await {
+            Ok(decision) => decision,
+            Err(e) => {
+                tracing::warn!(error = %e, "rate limit table full; letting the request through");
+                RateDecision { allowed: true, remaining: 0, retry_after: Duration::ZERO }
+            }
+        }
     }
 }
 
@@ -61,13 +83,12 @@ pub async fn limit(State(limit): State<Arc<RateLimit>>, request: Request, next: 
     let peer =
         request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let ip = client_ip(peer, request.headers(), &limit.trusted_proxies);
-    let (remaining, mut response) = match limit.limiter.check_key(&ip) {
-        Ok(state) => (state.remaining_burst_capacity(), next.run(request).await),
-        Err(not_until) => {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            metrics::counter!("chirp_rate_limited_total").increment(1);
-            (0, Error::RateLimited { retry_after: wait }.into_response())
-        }
+    let decision = limit.check(ip).await;
+    let (remaining, mut response) = if decision.allowed {
+        (decision.remaining, next.run(request).await)
+    } else {
+        metrics::counter!("chirp_rate_limited_total").increment(1);
+        (0, Error::RateLimited { retry_after: decision.retry_after }.into_response())
     };
     let headers = response.headers_mut();
     headers.insert("x-ratelimit-limit", HeaderValue::from(limit.per_minute));

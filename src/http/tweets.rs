@@ -56,7 +56,7 @@ impl TweetBody {
         let url = |key: &str| format!("{media_base}/media/{key}");
         Self {
             id: t.id,
-            author: UserBody::public(t.author),
+            author: UserBody::public(t.author, media_base),
             content: t.content,
             media: t
                 .media

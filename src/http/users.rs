@@ -14,6 +14,12 @@ pub struct UserBody {
     username: String,
     #[schema(example = "Alice Liddell")]
     name: String,
+    /// Up to 160 characters; may be empty.
+    #[schema(example = "Curiouser and curiouser.")]
+    bio: String,
+    /// A 400x400 image; fetch with a plain GET. Null without an avatar.
+    #[schema(example = "/media/7294638123456512-avatar.jpg")]
+    avatar_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "alice@example.com")]
     email: Option<String>,
@@ -28,19 +34,22 @@ pub struct UserBody {
 }
 
 impl UserBody {
-    pub fn public(u: User) -> Self {
-        Self::build(u, false)
+    /// `media_base` prefixes the avatar's URL, as it does media URLs.
+    pub fn public(u: User, media_base: &str) -> Self {
+        Self::build(u, media_base, false)
     }
 
-    pub fn private(u: User) -> Self {
-        Self::build(u, true)
+    pub fn private(u: User, media_base: &str) -> Self {
+        Self::build(u, media_base, true)
     }
 
-    fn build(u: User, with_email: bool) -> Self {
+    fn build(u: User, media_base: &str, with_email: bool) -> Self {
         Self {
             id: u.id,
             username: u.username,
             name: u.name,
+            bio: u.bio,
+            avatar_url: u.avatar_key.map(|key| format!("{media_base}/media/{key}")),
             email: with_email.then_some(u.email),
             created_at: u.created_at,
             followers_count: u.followers_count,

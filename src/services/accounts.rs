@@ -2,8 +2,16 @@
 //!
 //! A registration is pending in the Cache (never in the Store) until its
 //! code is verified. The cache holds the password only as an Argon2id hash
-//! and the code only as an HMAC; each pending registration has its own
-//! attempt counter, so registering again starts with a fresh one.
+//! and the code only as an HMAC.
+//!
+//! Guessing is bounded per email, not per registration: each code allows
+//! `MAX_CODE_ATTEMPTS` wrong guesses, and an email gets at most
+//! `MAX_CODES_PER_WINDOW` codes a `CODE_WINDOW`, so at most 25 guesses an
+//! hour. Registering again for an email with a registration pending replaces
+//! it: the earlier code stops working, and the new code goes to the same
+//! address, naming the username it is for and saying that it replaces an
+//! earlier registration. Whoever registers, only the owner of the address
+//! gets a code, and a code creates only the account it was sent for.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -27,6 +35,11 @@ use crate::services::tokens::{AccessToken, Tokens};
 
 /// Wrong codes allowed per pending registration; the next attempt finds it void.
 pub const MAX_CODE_ATTEMPTS: u64 = 5;
+
+/// Codes sent to one email per `CODE_WINDOW`; the next register for it is 429.
+pub const MAX_CODES_PER_WINDOW: u64 = 5;
+
+pub const CODE_WINDOW: Duration = Duration::from_secs(3600);
 
 /// A registration as submitted; each field is checked by `Accounts::register`.
 #[derive(Debug, Default)]
@@ -87,6 +100,10 @@ fn pending_key(email: &Email) -> String {
     format!("registration:{}", email.normalized())
 }
 
+fn codes_key(email: &Email) -> String {
+    format!("registration-codes:{}", email.normalized())
+}
+
 fn attempts_key(email: &Email, nonce: u64) -> String {
     format!("registration-attempts:{}:{nonce}", email.normalized())
 }
@@ -115,6 +132,12 @@ impl Accounts {
         }
     }
 
+    /// Hashes on `passwords` instead of the default pool.
+    pub fn with_passwords(mut self, passwords: Passwords) -> Self {
+        self.passwords = passwords;
+        self
+    }
+
     fn code_mac(&self, email: &Email, code: &str) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.code_key).expect("any key length");
         mac.update(email.normalized().as_bytes());
@@ -139,8 +162,15 @@ impl Accounts {
         if let Some(taken) = self.store.taken(username.as_str(), email.as_str()).await? {
             return Err(StoreError::Conflict(taken).into());
         }
+        // Counted before the (costly) hash, and atomically, so that
+        // concurrent registers cannot get more codes between them.
+        let (codes, window_left) = self.cache.increment_in_window(&codes_key(&email), CODE_WINDOW).await?;
+        if codes > MAX_CODES_PER_WINDOW {
+            metrics::counter!("chirp_registration_codes_refused_total").increment(1);
+            return Err(Error::RateLimited { retry_after: window_left.max(Duration::from_secs(1)) });
+        }
 
-        let password_hash = self.passwords.hash(&password).await.map_err(Error::Internal)?;
+        let password_hash = self.passwords.hash(&password).await?;
         let (code, nonce) = {
             let mut rng = rand::rng();
             (format!("{:06}", rng.random_range(0..1_000_000u32)), rng.random::<u64>())
@@ -156,18 +186,31 @@ impl Accounts {
             expires_at_ms: Timestamp::now().as_millis() + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2),
         };
         let bytes = serde_json::to_vec(&pending).map_err(|e| Error::Internal(e.into()))?;
+        let replaced: Option<PendingRegistration> =
+            self.cache.get(&pending_key(&email)).await?.and_then(|b| serde_json::from_slice(&b).ok());
         self.cache.put(&pending_key(&email), &bytes, ttl).await?;
+        let replacing = match replaced {
+            Some(earlier) => format!(
+                "This registration replaces the one made earlier for this address (for @{}): \
+                 the code sent for that one no longer works. Use this code only if you made \
+                 this registration yourself.\n\n",
+                earlier.username
+            ),
+            None => String::new(),
+        };
 
         let minutes = ttl.as_secs().div_ceil(60);
         let sent = self
             .mailer
             .send(mailer::Email {
                 to: email.as_str().to_owned(),
-                subject: format!("Your chirp code: {code}"),
+                subject: format!("Your chirp code for @{username}: {code}", username = username.as_str()),
                 body: format!(
                     "Hello {name},\n\n\
                      Your chirp verification code is:\n\n    {code}\n\n\
-                     Send it to verify-register within {minutes} minutes to create the account @{username}.\n\
+                     It is for the account @{username}: send it to verify-register within {minutes} minutes \
+                     to create that account.\n\n\
+                     {replacing}\
                      If you did not register, ignore this email: no account is created without the code.\n",
                     name = name.as_str(),
                     username = username.as_str(),
@@ -259,7 +302,7 @@ impl Accounts {
             Some(c) => c.password_hash.clone(),
             None => self.decoy_hash().await?.to_owned(),
         };
-        let matches = self.passwords.verify(&password, &hash).await.map_err(Error::Internal)?;
+        let matches = self.passwords.verify(&password, &hash).await?;
         match credentials {
             Some(c) if matches => {
                 let token = self.tokens.issue(c.user.id).map_err(Error::Internal)?;
@@ -306,7 +349,7 @@ impl Accounts {
         self.decoy_hash
             .get_or_try_init(|| async {
                 let decoy = Password::parse("decoy password, never matches").expect("valid");
-                self.passwords.hash(&decoy).await.map_err(Error::Internal)
+                self.passwords.hash(&decoy).await.map_err(Error::from)
             })
             .await
             .map(String::as_str)

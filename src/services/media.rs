@@ -41,14 +41,24 @@ pub struct Staged {
     size: u64,
 }
 
+impl Staged {
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Sniffed {
+pub(crate) enum Sniffed {
     Image(ImageFormat),
     Video(&'static str, &'static str),
 }
 
 /// The type of a file from its first bytes.
-fn sniff(head: &[u8]) -> Option<Sniffed> {
+pub(crate) fn sniff(head: &[u8]) -> Option<Sniffed> {
     let at = |i: usize, magic: &[u8]| head.len() >= i + magic.len() && &head[i..i + magic.len()] == magic;
     Some(if at(0, &[0xFF, 0xD8, 0xFF]) {
         Sniffed::Image(ImageFormat::Jpeg)
@@ -91,7 +101,7 @@ struct CleanImage {
 
 /// Whether the file ends the way its format ends. Decoders are lenient with
 /// truncated JPEGs (they fill in grey), so the end marker is checked here.
-fn looks_complete(path: &Path, format: ImageFormat) -> Result<bool> {
+pub(crate) fn looks_complete(path: &Path, format: ImageFormat) -> Result<bool> {
     use std::io::{Seek, SeekFrom};
     let mut file = std::fs::File::open(path).map_err(internal)?;
     let len = file.metadata().map_err(internal)?.len();
@@ -260,6 +270,10 @@ impl MediaPipeline {
         &self.store
     }
 
+    pub fn limits(&self) -> MediaLimits {
+        self.limits
+    }
+
     /// Streams an upload to a temporary file; stops reading as soon as it is
     /// larger than any media may be (413).
     pub async fn stage<E: std::fmt::Display>(
@@ -348,7 +362,7 @@ impl MediaPipeline {
         }
     }
 
-    async fn put_bytes(&self, key: &str, bytes: &[u8], content_type: &str) -> Result<()> {
+    pub(crate) async fn put_bytes(&self, key: &str, bytes: &[u8], content_type: &str) -> Result<()> {
         let file = tempfile::NamedTempFile::new_in(&self.tmp).map_err(internal)?;
         tokio::fs::write(file.path(), bytes).await.map_err(internal)?;
         self.store.put_file(key, file.path(), content_type).await.map_err(unavailable)

@@ -2,6 +2,7 @@
 //! return domain types or `crate::error::Error`; no SQL, no HTTP.
 
 pub mod accounts;
+pub mod avatar;
 pub mod fanout;
 pub mod graph;
 pub mod live;
@@ -10,6 +11,7 @@ pub mod notifications;
 pub mod outbox;
 pub mod pages;
 pub mod passwords;
+pub mod profiles;
 pub mod search;
 pub mod timeline;
 pub mod tokens;
@@ -19,6 +21,7 @@ pub mod views;
 
 pub use accounts::Accounts;
 pub use graph::Graph;
+pub use profiles::Profiles;
 pub use search::Search;
 pub use tokens::Tokens;
 pub use tweets::Tweets;

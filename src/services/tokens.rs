@@ -1,6 +1,7 @@
 //! Access tokens: JWT, HS256 only, with issuer, issue time and expiry.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -17,6 +18,18 @@ use crate::domain::{Id, Timestamp};
 
 const ISSUER: &str = "chirp";
 const MIN_SECRET_LEN: usize = 32;
+
+/// How far apart node clocks may be: a token another node issued a moment
+/// ago (`nbf` = its now) is accepted by a node whose clock is a little
+/// behind, and one that just expired by a little ahead.
+pub const CLOCK_LEEWAY_SECS: i64 = 5;
+
+/// Seconds since the Unix epoch, as a node sees them.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+fn system_clock() -> i64 {
+    Timestamp::now().as_millis() / 1000
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -37,6 +50,7 @@ pub struct Tokens {
     decoding: DecodingKey,
     validation: Validation,
     ttl: Duration,
+    clock: Clock,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,16 +59,22 @@ pub struct InvalidToken;
 
 impl Tokens {
     pub fn new(secret: &[u8], ttl: Duration) -> Self {
+        Self::with_clock(secret, ttl, Arc::new(system_clock))
+    }
+
+    /// Issues and checks times by `clock` instead of the system's.
+    pub fn with_clock(secret: &[u8], ttl: Duration, clock: Clock) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = 0;
-        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation, ttl }
+        // Times are checked in `verify`, against `clock`.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation, ttl, clock }
     }
 
     pub fn issue(&self, user: Id) -> anyhow::Result<AccessToken> {
-        let now = Timestamp::now().as_millis() / 1000;
+        let now = (self.clock)();
         let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
         let claims = Claims { sub: user.to_string(), iss: ISSUER.into(), iat: now, nbf: now, exp: now + ttl };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
@@ -64,7 +84,15 @@ impl Tokens {
     /// The user a token was issued to, if its signature, algorithm, issuer and times check out.
     pub fn verify(&self, token: &str) -> Result<Id, InvalidToken> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| InvalidToken)?;
-        data.claims.sub.parse().map_err(|_| InvalidToken)
+        let claims = data.claims;
+        let now = (self.clock)();
+        let current = claims.nbf <= now + CLOCK_LEEWAY_SECS
+            && claims.iat <= now + CLOCK_LEEWAY_SECS
+            && now < claims.exp.saturating_add(CLOCK_LEEWAY_SECS);
+        if !current {
+            return Err(InvalidToken);
+        }
+        claims.sub.parse().map_err(|_| InvalidToken)
     }
 }
 
@@ -132,8 +160,34 @@ mod tests {
         let body = URL_SAFE_NO_PAD.encode(format!(r#"{{"sub":"42","iss":"chirp","iat":{now},"nbf":{now},"exp":{}}}"#, now + 60));
         let none = format!("{}.{body}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#));
         assert!(tokens.verify(&none).is_err());
-        let claims = Claims { sub: "42".into(), iss: ISSUER.into(), iat: now - 100, nbf: now - 100, exp: now - 1 };
+        let claims = Claims { sub: "42".into(), iss: ISSUER.into(), iat: now - 100, nbf: now - 100, exp: now - 10 };
         let expired = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET)).unwrap();
         assert!(tokens.verify(&expired).is_err());
+    }
+
+    fn clock_at(offset: i64) -> Clock {
+        Arc::new(move || system_clock() + offset)
+    }
+
+    #[test]
+    fn a_node_whose_clock_is_a_little_behind_accepts_a_token_just_issued_elsewhere() {
+        let ahead = Tokens::with_clock(SECRET, Duration::from_secs(60), clock_at(3));
+        let behind = Tokens::with_clock(SECRET, Duration::from_secs(60), clock_at(0));
+        let t = ahead.issue(Id::from_i64(7)).unwrap();
+        assert_eq!(behind.verify(&t.token).unwrap(), Id::from_i64(7));
+
+        let far_ahead = Tokens::with_clock(SECRET, Duration::from_secs(60), clock_at(30));
+        let t = far_ahead.issue(Id::from_i64(7)).unwrap();
+        assert!(behind.verify(&t.token).is_err(), "beyond the leeway a token is not yet valid");
+    }
+
+    #[test]
+    fn expiry_allows_the_leeway_and_no_more() {
+        let issuer = Tokens::with_clock(SECRET, Duration::from_secs(60), clock_at(0));
+        let t = issuer.issue(Id::from_i64(7)).unwrap();
+        let just_after = Tokens::with_clock(SECRET, Duration::from_secs(60), clock_at(62));
+        assert!(just_after.verify(&t.token).is_ok());
+        let well_after = Tokens::with_clock(SECRET, Duration::from_secs(60), clock_at(60 + CLOCK_LEEWAY_SECS));
+        assert!(well_after.verify(&t.token).is_err());
     }
 }

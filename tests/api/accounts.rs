@@ -249,3 +249,72 @@ async fn registering_again_replaces_the_pending_registration() {
     let r: Value = app.verify("kim@example.com", &second).await.json().await.unwrap();
     assert_eq!(r["user"]["username"], "kim_2");
 }
+
+#[tokio::test]
+async fn an_email_gets_at_most_five_codes_an_hour() {
+    let app = TestApp::spawn().await;
+    for i in 0..5 {
+        let r = app.register("lou@example.com", &format!("lou_{i}"), PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    }
+    let r = app.register("LOU@example.com", "lou_5", PASSWORD).await;
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((3500..=3600).contains(&retry), "retry after {retry}");
+    assert_problem(r, 429, "rate_limited").await;
+    assert_eq!(app.outbox.sent().len(), 5, "no sixth code was sent");
+    // Other addresses are not affected, and the last code still works.
+    assert_eq!(app.register("other_lou@example.com", "lou_6", PASSWORD).await.status(), StatusCode::ACCEPTED);
+    let r: Value = app.verify("lou@example.com", &app.code_for("lou@example.com")).await.json().await.unwrap();
+    assert_eq!(r["user"]["username"], "lou_4");
+}
+
+#[tokio::test]
+async fn wrong_codes_are_bounded_per_email_across_re_registrations() {
+    let app = TestApp::spawn().await;
+    let mut wrong_guesses = 0;
+    for _ in 0..5 {
+        assert_eq!(app.register("max@example.com", "max", PASSWORD).await.status(), StatusCode::ACCEPTED);
+        let code = app.code_for("max@example.com");
+        let wrong = if code == "999999" { "888888" } else { "999999" };
+        for _ in 0..5 {
+            assert_problem(app.verify("max@example.com", wrong).await, 400, "invalid_code").await;
+            wrong_guesses += 1;
+        }
+        assert_problem(app.verify("max@example.com", wrong).await, 429, "too_many_attempts").await;
+    }
+    // Registering again no longer buys fresh guesses.
+    assert_problem(app.register("max@example.com", "max", PASSWORD).await, 429, "rate_limited").await;
+    assert_eq!(wrong_guesses, 25);
+}
+
+#[tokio::test]
+async fn concurrent_registers_for_one_email_get_at_most_five_codes() {
+    let app = TestApp::spawn().await;
+    let names: Vec<String> = (0..10).map(|i| format!("nell_{i}")).collect();
+    let registers = names.iter().map(|name| app.register("nell@example.com", name, PASSWORD));
+    let statuses: Vec<u16> = futures::future::join_all(registers).await.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 5, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn registering_over_a_pending_registration_tells_the_address_owner_and_voids_the_old_code() {
+    let app = TestApp::spawn().await;
+    // The owner of the address registers; someone else then registers the same address.
+    app.register("owen@example.com", "owen", PASSWORD).await;
+    let owners_code = app.code_for("owen@example.com");
+    app.register("owen@example.com", "mallory", "another password").await;
+    let sent = app.outbox.sent();
+    let second = sent.last().unwrap();
+    assert_eq!(second.to, "owen@example.com", "the new code goes to the address, never to whoever registered");
+    assert!(second.body.contains("@mallory") && second.subject.contains("@mallory"), "names the username: {}", second.body);
+    assert!(second.body.contains("replaces") && second.body.contains("@owen"), "says what it replaces: {}", second.body);
+
+    // The new details cannot be slipped in under the old code.
+    let new_code = app.code_for("owen@example.com");
+    if owners_code != new_code {
+        assert_problem(app.verify("owen@example.com", &owners_code).await, 400, "invalid_code").await;
+    }
+    let r = app.post_json("/api/v1/login", &json!({"username": "owen", "password": PASSWORD})).await;
+    assert_problem(r, 401, "invalid_credentials").await;
+}

@@ -136,3 +136,59 @@ async fn auth_endpoints_are_rate_limited_per_client() {
     let r = app.register("olga@example.com", "olga", "correct horse battery").await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
 }
+
+#[tokio::test]
+async fn a_token_from_a_node_whose_clock_is_a_few_seconds_ahead_is_accepted() {
+    let app = TestApp::spawn().await;
+    let (id, _) = app.sign_up("quick_clock").await;
+    let secret = app.jwt_secret();
+    let claims = |at: i64| json!({"sub": id, "iss": "chirp", "iat": at, "nbf": at, "exp": at + 600});
+
+    // What a node 3 s ahead issues now is valid here at once.
+    let ahead = sign(&secret, &claims(now() + 3));
+    assert_eq!(app.get_auth("/api/v1/me", &ahead).await.status(), StatusCode::OK);
+    // Beyond the leeway it is not valid yet.
+    let far = sign(&secret, &claims(now() + 30));
+    assert_problem(app.get_auth("/api/v1/me", &far).await, 401, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn logins_beyond_the_password_queue_are_answered_503_with_retry_after() {
+    // The smallest queue: one login may wait for a hashing thread.
+    let app = TestApp::spawn_with(|c| c.password_queue = 1).await;
+    let login = json!({"username": "nobody", "password": "whatever1"});
+    let logins = (0..24).map(|_| app.post_json("/api/v1/login", &login));
+    let responses = futures::future::join_all(logins).await;
+    let busy: Vec<_> = responses.into_iter().filter(|r| r.status() != StatusCode::UNAUTHORIZED).collect();
+    assert!(!busy.is_empty(), "24 concurrent logins on a few threads and a queue of one: some must be refused");
+    for r in busy {
+        let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!(retry >= 1);
+        assert_problem(r, 503, "service_unavailable").await;
+    }
+    // Once the burst is over, logins are checked again.
+    let r = app.post_json("/api/v1/login", &json!({"username": "nobody", "password": "whatever1"})).await;
+    assert_problem(r, 401, "invalid_credentials").await;
+}
+
+#[tokio::test]
+async fn auth_rate_limits_are_shared_by_nodes_on_one_redis() {
+    let a = TestApp::spawn_with(|c| c.auth_rate_limit = 3).await;
+    let b = a.spawn_peer().await;
+    let login = json!({"username": "x_y_z", "password": "whatever1"});
+    for node in [&a, &b, &a] {
+        assert_eq!(node.post_json("/api/v1/login", &login).await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = b.post_json("/api/v1/login", &login).await;
+    if a.config.redis_url.is_some() {
+        // Three requests spent the client's allowance, whichever node served them.
+        let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry), "retry after {retry}");
+        assert_problem(r, 429, "rate_limited").await;
+        assert_problem(a.post_json("/api/v1/login", &login).await, 429, "rate_limited").await;
+    } else {
+        // Without Redis each node keeps its own count: b has seen one request.
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.headers()["x-ratelimit-remaining"], "1");
+    }
+}

@@ -15,6 +15,7 @@ mod nodes;
 mod notifications;
 mod operations;
 mod process;
+mod profile;
 mod search;
 mod seed;
 mod smtp;

@@ -64,7 +64,7 @@ async fn the_code_arrives_by_smtp_and_verifies() {
     let (to, message) = delivered.lock().unwrap().last().cloned().expect("a message was delivered");
     assert_eq!(to, ["paula@example.com"]);
     assert!(message.contains("From: chirp <no-reply@chirp.test>"), "{message}");
-    assert!(message.contains("Subject: Your chirp code:"), "{message}");
+    assert!(message.contains("Subject: Your chirp code for @paula:"), "{message}");
     let (_, body) = message.split_once("\r\n\r\n").expect("headers, then a body");
     let code = extract_code(body);
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{Cache, CacheError};
+use super::{Cache, CacheError, RateDecision, gcra};
 
 struct Entry {
     value: Vec<u8>,
@@ -17,11 +17,13 @@ struct Entry {
 pub struct MemoryCache {
     entries: Mutex<HashMap<String, Entry>>,
     max_entries: usize,
+    /// Rate limits count time from here.
+    origin: Instant,
 }
 
 impl MemoryCache {
     pub fn new(max_entries: usize) -> Self {
-        Self { entries: Mutex::new(HashMap::new()), max_entries }
+        Self { entries: Mutex::new(HashMap::new()), max_entries, origin: Instant::now() }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Entry>, Instant) -> T) -> T {
@@ -87,6 +89,25 @@ impl Cache for MemoryCache {
     }
 
     async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, CacheError> {
+        self.increment_in_window(key, ttl).await.map(|(n, _)| n)
+    }
+
+    async fn rate_limit(&self, key: &str, interval: Duration, burst: u32) -> Result<RateDecision, CacheError> {
+        self.with(|map, now| {
+            let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+            let now_us = micros(now.duration_since(self.origin));
+            let tat = live(map, key, now).and_then(|v| v.try_into().ok()).map(u64::from_le_bytes);
+            let (decision, new_tat) = gcra(tat, now_us, micros(interval), burst);
+            if let Some(new_tat) = new_tat {
+                self.make_room(map, now, key)?;
+                let expires_at = now + Duration::from_micros(new_tat - now_us);
+                map.insert(key.to_owned(), Entry { value: new_tat.to_le_bytes().to_vec(), expires_at });
+            }
+            Ok(decision)
+        })
+    }
+
+    async fn increment_in_window(&self, key: &str, ttl: Duration) -> Result<(u64, Duration), CacheError> {
         self.with(|map, now| {
             let current = live(map, key, now).and_then(|v| v.try_into().ok()).map(u64::from_le_bytes);
             let next = current.unwrap_or(0) + 1;
@@ -97,7 +118,8 @@ impl Cache for MemoryCache {
                     map.insert(key.to_owned(), Entry { value: next.to_le_bytes().to_vec(), expires_at: now + ttl });
                 }
             }
-            Ok(next)
+            let left = map.get(key).map_or(ttl, |e| e.expires_at.saturating_duration_since(now));
+            Ok((next, left))
         })
     }
 }
@@ -115,6 +137,9 @@ mod tests {
         assert_eq!(cache.get("a").await.unwrap(), None);
         assert_eq!(cache.increment("n", Duration::from_secs(5)).await.unwrap(), 1);
         assert_eq!(cache.increment("n", Duration::from_secs(5)).await.unwrap(), 2);
+        let (n, left) = cache.increment_in_window("n", Duration::from_secs(60)).await.unwrap();
+        assert_eq!(n, 3);
+        assert!(left <= Duration::from_secs(5), "the window runs from the first increment: {left:?}");
         cache.put("t", b"x", Duration::from_secs(5)).await.unwrap();
         assert!(cache.take("t").await.unwrap().is_some());
         assert!(cache.take("t").await.unwrap().is_none());

@@ -22,6 +22,34 @@ pub enum CacheError {
     Full,
 }
 
+/// The answer of a rate limit to one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    /// Requests that could follow at once.
+    pub remaining: u32,
+    /// When refused: how long until a request would be allowed.
+    pub retry_after: Duration,
+}
+
+/// GCRA (the generic cell rate algorithm), all times in microseconds: a
+/// limit of `burst` requests at once, refilled one every `interval`, kept
+/// as one number per key, the theoretical arrival time `tat`. Returns the
+/// decision and, when allowed, the new `tat` to store (it may be forgotten
+/// once `now` passes it). The Redis adapter runs the same steps in Lua.
+pub fn gcra(tat: Option<u64>, now: u64, interval: u64, burst: u32) -> (RateDecision, Option<u64>) {
+    let interval = interval.max(1);
+    let limit = interval * u64::from(burst);
+    let new_tat = tat.unwrap_or(now).max(now) + interval;
+    let ahead = new_tat - now;
+    if ahead > limit {
+        let retry_after = Duration::from_micros(ahead - limit);
+        return (RateDecision { allowed: false, remaining: 0, retry_after }, None);
+    }
+    let remaining = u32::try_from((limit - ahead) / interval).unwrap_or(u32::MAX);
+    (RateDecision { allowed: true, remaining, retry_after: Duration::ZERO }, Some(new_tat))
+}
+
 #[async_trait]
 pub trait Cache: Send + Sync + 'static {
     fn kind(&self) -> &'static str;
@@ -40,4 +68,33 @@ pub trait Cache: Send + Sync + 'static {
 
     /// Adds one to the counter at `key` (created at 0 with `ttl`) and returns the new value.
     async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, CacheError>;
+
+    /// Like `increment`, and also says how long the counter has left to live
+    /// (its window, counted from the first increment).
+    async fn increment_in_window(&self, key: &str, window: Duration) -> Result<(u64, Duration), CacheError>;
+
+    /// Counts one request against the GCRA limit at `key` (`burst` at once,
+    /// one more every `interval`), atomically, in one round trip.
+    async fn rate_limit(&self, key: &str, interval: Duration, burst: u32) -> Result<RateDecision, CacheError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gcra_allows_a_burst_then_one_per_interval() {
+        let (interval, burst) = (20_000_000, 3);
+        let mut tat = None;
+        for remaining in [2, 1, 0] {
+            let (decision, next) = gcra(tat, 0, interval, burst);
+            assert_eq!((decision.allowed, decision.remaining), (true, remaining));
+            tat = next;
+        }
+        let (refused, next) = gcra(tat, 1_000_000, interval, burst);
+        assert!(!refused.allowed && next.is_none());
+        assert_eq!(refused.retry_after, Duration::from_secs(19));
+        let (later, _) = gcra(tat, interval, interval, burst);
+        assert_eq!((later.allowed, later.remaining), (true, 0));
+    }
 }

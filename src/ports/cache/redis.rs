@@ -11,10 +11,30 @@ use async_trait::async_trait;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{Cache, CacheError};
+use super::{Cache, CacheError, RateDecision};
+
+/// `gcra` (see the port) in one round trip, on the Redis server's clock so
+/// that nodes' clocks do not matter. KEYS[1]: the limit; ARGV: interval
+/// (µs), burst. Returns {allowed, remaining, retry after (µs)}.
+const GCRA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local limit = interval * tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+local ahead = new_tat - now
+if ahead > limit then
+  return {0, 0, ahead - limit}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.max(1, math.ceil(ahead / 1000)))
+return {1, math.floor((limit - ahead) / interval), 0}
+";
 
 #[derive(Clone)]
 pub struct RedisCache {
+    gcra: redis::Script,
     client: redis::Client,
     conn: Arc<RwLock<ConnectionManager>>,
     healing: Arc<AtomicBool>,
@@ -40,7 +60,13 @@ impl RedisCache {
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url)?;
         let conn = ConnectionManager::new_with_config(client.clone(), manager_config()).await?;
-        Ok(Self { client, conn: Arc::new(RwLock::new(conn)), healing: Arc::default(), prefix: prefix.to_owned() })
+        Ok(Self {
+            gcra: redis::Script::new(GCRA),
+            client,
+            conn: Arc::new(RwLock::new(conn)),
+            healing: Arc::default(),
+            prefix: prefix.to_owned(),
+        })
     }
 
     pub(super) fn conn(&self) -> ConnectionManager {
@@ -122,11 +148,27 @@ impl Cache for RedisCache {
     }
 
     async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, CacheError> {
+        self.increment_in_window(key, ttl).await.map(|(n, _)| n)
+    }
+
+    async fn rate_limit(&self, key: &str, interval: Duration, burst: u32) -> Result<RateDecision, CacheError> {
+        let mut conn = self.conn();
+        let interval = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX).max(1);
+        let (allowed, remaining, retry_after): (i64, i64, i64) =
+            self.within(self.gcra.key(self.key(key)).arg(interval).arg(burst).invoke_async(&mut conn)).await?;
+        Ok(RateDecision {
+            allowed: allowed == 1,
+            remaining: u32::try_from(remaining).unwrap_or(0),
+            retry_after: Duration::from_micros(u64::try_from(retry_after).unwrap_or(0)),
+        })
+    }
+
+    async fn increment_in_window(&self, key: &str, ttl: Duration) -> Result<(u64, Duration), CacheError> {
         // INCR and the expiry of a new counter in one transaction: a counter
         // never lives forever, and an existing one keeps its deadline.
         let mut conn = self.conn();
         let key = self.key(key);
-        let (n,): (u64,) = self
+        let (n, left): (u64, i64) = self
             .within(
                 redis::pipe()
                     .atomic()
@@ -136,9 +178,11 @@ impl Cache for RedisCache {
                     .arg(millis(ttl))
                     .arg("NX")
                     .ignore()
+                    .cmd("PTTL")
+                    .arg(&key)
                     .query_async(&mut conn),
             )
             .await?;
-        Ok(n)
+        Ok((n, Duration::from_millis(u64::try_from(left).unwrap_or(0))))
     }
 }

@@ -103,6 +103,8 @@ pub(super) struct UserRow {
     followers_count: i64,
     followings_count: i64,
     tweets_count: i64,
+    bio: String,
+    avatar_key: Option<String>,
 }
 
 impl From<UserRow> for User {
@@ -116,11 +118,14 @@ impl From<UserRow> for User {
             followers_count: r.followers_count,
             followings_count: r.followings_count,
             tweets_count: r.tweets_count,
+            bio: r.bio,
+            avatar_key: r.avatar_key,
         }
     }
 }
 
-pub(super) const USER_COLUMNS: &str = "id, username, email, name, created_at, followers_count, followings_count, tweets_count";
+pub(super) const USER_COLUMNS: &str =
+    "id, username, email, name, created_at, followers_count, followings_count, tweets_count, bio, avatar_key";
 
 /// What a new tweet is made of; ids and times are chosen by the service.
 #[derive(Clone, Debug)]
@@ -135,7 +140,7 @@ pub struct NewTweet {
 /// The columns of a tweet joined with its author, the same on both databases.
 pub(super) const TWEET_SELECT: &str = "SELECT t.id, t.content, t.like_count, t.view_count, t.created_at, \
      u.id AS author_id, u.username, u.email, u.name, u.created_at AS author_created_at, \
-     u.followers_count, u.followings_count, u.tweets_count \
+     u.followers_count, u.followings_count, u.tweets_count, u.bio, u.avatar_key \
      FROM tweets t JOIN users u ON u.id = t.author_id";
 
 pub(super) const MEDIA_COLUMNS: &str =
@@ -156,6 +161,8 @@ pub(super) struct TweetRow {
     followers_count: i64,
     followings_count: i64,
     tweets_count: i64,
+    bio: String,
+    avatar_key: Option<String>,
 }
 
 impl TweetRow {
@@ -218,6 +225,8 @@ pub(super) fn assemble(rows: Vec<TweetRow>, media: Vec<MediaRow>, liked: &[i64])
                 followers_count: r.followers_count,
                 followings_count: r.followings_count,
                 tweets_count: r.tweets_count,
+                bio: r.bio,
+                avatar_key: r.avatar_key,
             },
         })
         .collect()
@@ -300,6 +309,13 @@ pub struct NewUser {
     pub created_at: Timestamp,
 }
 
+/// A change to a user's profile; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct ProfileChange {
+    pub name: Option<String>,
+    pub bio: Option<String>,
+}
+
 /// What login needs to check a password.
 #[derive(Clone, Debug)]
 pub struct Credentials {
@@ -328,6 +344,17 @@ pub trait UserStore: Send + Sync + 'static {
 
     /// Looks up by username, ignoring case.
     async fn credentials_by_username(&self, username: &str) -> Result<Option<Credentials>, StoreError>;
+
+    /// Looks up by username, ignoring case.
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
+
+    /// Changes the name and/or bio; `NotFound` if there is no such user.
+    async fn update_profile(&self, id: Id, change: &ProfileChange) -> Result<User, StoreError>;
+
+    /// Sets (or, with `None`, clears) the avatar's storage key; returns the
+    /// user as changed and the key it replaced (its file is the caller's to
+    /// remove). `NotFound` if there is no such user.
+    async fn set_avatar(&self, id: Id, key: Option<&str>) -> Result<(User, Option<String>), StoreError>;
 
     /// Which of the username and email an existing account already has, ignoring case.
     async fn taken(&self, username: &str, email: &str) -> Result<Option<Constraint>, StoreError>;

@@ -12,7 +12,7 @@ mod search;
 mod timeline;
 mod tweets;
 
-use super::{Constraint, Credentials, NewUser, StoreError, USER_COLUMNS, UserRow, UserStore, classify};
+use super::{Constraint, Credentials, NewUser, ProfileChange, StoreError, USER_COLUMNS, UserRow, UserStore, classify};
 use crate::domain::{Id, User};
 
 pub struct PostgresStore {
@@ -80,6 +80,39 @@ impl UserStore for PostgresStore {
         let user = UserRow::from_row(&row).map_err(err)?;
         let password_hash: String = row.try_get("password_hash").map_err(err)?;
         Ok(Some(Credentials { user: user.into(), password_hash }))
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE lower(username) = lower($1)");
+        let row: Option<UserRow> = sqlx::query_as(&sql).bind(username).fetch_optional(&self.pool).await.map_err(err)?;
+        Ok(row.map(User::from))
+    }
+
+    async fn update_profile(&self, id: Id, change: &ProfileChange) -> Result<User, StoreError> {
+        let sql =
+            format!("UPDATE users SET name = COALESCE($1, name), bio = COALESCE($2, bio) WHERE id = $3 RETURNING {USER_COLUMNS}");
+        let row: Option<UserRow> = sqlx::query_as(&sql)
+            .bind(change.name.as_deref())
+            .bind(change.bio.as_deref())
+            .bind(id.as_i64())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        row.map(User::from).ok_or(StoreError::NotFound)
+    }
+
+    async fn set_avatar(&self, id: Id, key: Option<&str>) -> Result<(User, Option<String>), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        let previous: Option<Option<String>> = sqlx::query_scalar("SELECT avatar_key FROM users WHERE id = $1 FOR UPDATE")
+            .bind(id.as_i64())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(err)?;
+        let Some(previous) = previous else { return Err(StoreError::NotFound) };
+        let sql = format!("UPDATE users SET avatar_key = $1 WHERE id = $2 RETURNING {USER_COLUMNS}");
+        let row: UserRow = sqlx::query_as(&sql).bind(key).bind(id.as_i64()).fetch_one(&mut *tx).await.map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok((row.into(), previous))
     }
 
     async fn taken(&self, username: &str, email: &str) -> Result<Option<Constraint>, StoreError> {
