@@ -267,14 +267,14 @@ async fn a_like_on_a_tweet_deleted_before_its_event_is_consumed_notifies_nobody(
 }
 
 /// An open event stream, read one event at a time.
-struct EventStream {
+pub struct EventStream {
     body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
     buffer: String,
 }
 
 impl EventStream {
     /// Opens the caller's stream and waits until it is registered.
-    async fn open(app: &TestApp, token: &str) -> Self {
+    pub async fn open(app: &TestApp, token: &str) -> Self {
         let r = app.client.get(app.url("/api/v1/notifications/stream")).bearer_auth(token).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         let mut stream = Self { body: Box::pin(r.bytes_stream()), buffer: String::new() };
@@ -302,7 +302,7 @@ impl EventStream {
     }
 
     /// The next event (comments skipped): its name and data.
-    async fn next_event(&mut self, within: Duration) -> Option<(String, String)> {
+    pub async fn next_event(&mut self, within: Duration) -> Option<(String, String)> {
         let deadline = Instant::now() + within;
         loop {
             let block = self.next_block(deadline.saturating_duration_since(Instant::now())).await?;
