@@ -24,7 +24,7 @@ use crate::ports::media_store::{DirMediaStore, MediaStore, S3MediaStore};
 use crate::ports::store::{self, Store};
 use crate::services::avatar::Avatars;
 use crate::services::fanout::FanoutWorker;
-use crate::services::live::LiveHub;
+use crate::services::live::{LiveHub, LiveLimits};
 use crate::services::media::{MediaLimits, MediaPipeline};
 use crate::services::notifications::{NotificationConsumer, Notifications};
 use crate::services::outbox::{EventTopics, OutboxRelay};
@@ -145,9 +145,11 @@ impl Application {
         let stop = CancellationToken::new();
         let views = ViewCounter::start(store.clone(), &background, stop.clone());
         let outbox_wake = Arc::new(Notify::new());
+        let live_limits =
+            LiveLimits { per_user: config.live_streams_per_user as usize, per_node: config.live_streams_per_node as usize };
         let live = match &config.redis_url {
-            Some(url) => LiveHub::redis(url.expose(), &config.redis_prefix, &background, stop.clone()).await?,
-            None => LiveHub::local(),
+            Some(url) => LiveHub::redis(url.expose(), &config.redis_prefix, live_limits, &background, stop.clone()).await?,
+            None => LiveHub::local(live_limits),
         };
         broker.ensure_topic(&config.kafka_topic).await.context("creating the likes topic")?;
         broker.ensure_topic(&config.kafka_timeline_topic).await.context("creating the timeline topic")?;

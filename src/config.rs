@@ -244,6 +244,16 @@ pub struct Config {
     #[arg(long, env = "CHIRP_JSON_BODY_LIMIT", default_value_t = 64 * 1024)]
     pub json_body_limit: usize,
 
+    /// Live notification streams one user may hold open on one node; opening
+    /// one more closes that user's oldest stream.
+    #[arg(long, env = "CHIRP_LIVE_STREAMS_PER_USER", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub live_streams_per_user: u32,
+
+    /// Live notification streams one node holds at most; past that a new
+    /// stream is answered 503 with `Retry-After` (clients reconnect, maybe to another node).
+    #[arg(long, env = "CHIRP_LIVE_STREAMS_PER_NODE", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub live_streams_per_node: u32,
+
     /// Time allowed for one request before it is answered 503.
     #[arg(long, env = "CHIRP_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,

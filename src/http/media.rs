@@ -6,7 +6,7 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
+use super::{AppState, Problem};
 use crate::domain::{FieldErrors, Id, Media, MediaKind, Tweet};
 use crate::error::Error;
 use crate::ports::media_store::{MediaStoreError, valid_key};
@@ -162,11 +162,12 @@ pub async fn serve(State(state): State<AppState>, Path(key): Path<String>, heade
         Some(value) => match parse_range(value, total) {
             Ok(range) => range,
             Err(()) => {
-                response_headers
-                    .insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{total}")).expect("ASCII"));
-                let mut r = Error::Unprocessable("range_not_satisfiable", "the range is outside the file".into()).into_response();
-                *r.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
-                r.headers_mut().extend(response_headers);
+                // A problem body: none of the file's headers (its type, its caching) apply to it.
+                let mut r =
+                    Problem::new(StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", "the range is outside the file")
+                        .into_response();
+                r.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{total}")).expect("ASCII"));
+                r.headers_mut().insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
                 return r;
             }
         },

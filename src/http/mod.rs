@@ -22,8 +22,10 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::LatencyUnit;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -164,9 +166,20 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 pub fn router(state: AppState, settings: HttpSettings) -> Router {
     let (api, doc) = api(&settings.limits);
+    // Media answers are bytes, and its errors are problems already: inside the
+    // layers all the same, so that its requests are traced, counted and given an id.
+    let routes =
+        api.route("/media/{*key}", axum::routing::get(media::serve)).fallback(|| async { Error::NotFound }).with_state(state);
+    layered(routes, &settings).merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", doc))
+}
+
+/// The layers every response goes through, outermost last.
+fn layered(routes: Router, settings: &HttpSettings) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    api.fallback(|| async { Error::NotFound })
+    routes
         .layer(DefaultBodyLimit::max(settings.json_body_limit))
+        // Inside `observe`, so that a panic is answered, counted and logged like any internal error.
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn(observe::observe))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, settings.request_timeout))
         .layer(
@@ -181,10 +194,59 @@ pub fn router(state: AppState, settings: HttpSettings) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         // Tokens travel in a header, never in cookies: any origin may call, none with credentials.
         .layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any).max_age(Duration::from_secs(3600)))
-        .with_state(state.clone())
-        .merge(
-            // Outside the API's problem-making layer: media answers are bytes, and its errors are already problems.
-            Router::new().route("/media/{*key}", axum::routing::get(media::serve)).with_state(state),
-        )
-        .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", doc))
+}
+
+/// A handler panicked: a generic 500 problem, the panic's message kept for
+/// `observe` to log (never sent), and the connection kept.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    Error::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn settings() -> HttpSettings {
+        HttpSettings { json_body_limit: 1024, request_timeout: Duration::from_secs(5), limits: AuthLimits::default() }
+    }
+
+    /// No production route panics on purpose: this one exists only in this
+    /// test, behind the same layers as the real routes.
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_with_a_generic_500_problem() {
+        async fn boom() -> &'static str {
+            panic!("secret detail of the panic")
+        }
+        let routes = Router::new().route("/boom", axum::routing::get(boom));
+        let app = layered(routes, &settings());
+
+        let response = app.oneshot(Request::get("/boom").body(Body::empty()).unwrap()).await.unwrap();
+
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()["content-type"], problem::CONTENT_TYPE);
+        assert!(response.headers().contains_key("x-request-id"));
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], "internal_error");
+        assert_eq!(body["status"], 500);
+        assert!(!body.to_string().contains("secret detail"), "the cause is not sent: {body}");
+    }
+
+    #[test]
+    fn a_panics_message_is_kept_for_the_log_only() {
+        for panic in [Box::new("static text") as Box<dyn std::any::Any + Send>, Box::new(String::from("formatted text"))] {
+            let response = panic_response(panic);
+            let cause = response.extensions().get::<problem::InternalCause>().expect("a cause for observe to log");
+            assert!(format!("{:#}", cause.0).contains("text"), "{:#}", cause.0);
+        }
+    }
 }

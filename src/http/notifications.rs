@@ -9,7 +9,6 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast::error::RecvError;
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{AuthUser, Json};
@@ -20,7 +19,11 @@ use super::{ApiResult, AppState, Problem};
 use crate::domain::{FieldErrors, Id, Timestamp};
 use crate::error::Error;
 use crate::ports::store::NotificationRecord;
+use crate::services::live::Signal;
 use crate::services::pages::page_request;
+
+/// How long a browser waits before reconnecting a stream that a newer one replaced.
+const REPLACED_RETRY: Duration = Duration::from_secs(60);
 
 /// "alice liked your tweet".
 #[derive(Serialize, ToSchema)]
@@ -142,14 +145,24 @@ pub async fn unread_count(State(state): State<AppState>, AuthUser(me): AuthUser)
 
 /// New notifications as they happen: `text/event-stream`, each an event
 /// `notification` with the notification's JSON; a comment every 15 s keeps
-/// the connection alive.
+/// the connection alive. A user holds at most `CHIRP_LIVE_STREAMS_PER_USER`
+/// streams on a node (default 5): opening one more closes their oldest,
+/// which receives a last event `closed` (`{"reason": "replaced"}`, with an
+/// SSE `retry` of 60 s so that a browser does not reconnect at once and
+/// close the next one). A node holds at most `CHIRP_LIVE_STREAMS_PER_NODE`
+/// streams; past that it answers 503 with `Retry-After`.
 #[utoipa::path(get, path = "/api/v1/notifications/stream", tag = "notifications", security(("bearer" = [])),
     responses(
         (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: this node holds its maximum of streams; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn stream(State(state): State<AppState>, AuthUser(me): AuthUser) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let mut announcements = state.notifications.live.subscribe();
+pub async fn stream(
+    State(state): State<AppState>,
+    AuthUser(me): AuthUser,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    // Registered before the response starts, so nothing announced after the client sees "connected" is missed.
+    let mut live = state.notifications.open_stream(me).await?;
     let draining = state.draining.clone();
     let events = async_stream(move |yielder| async move {
         yielder.send(Event::default().comment("connected")).await;
@@ -157,27 +170,25 @@ pub async fn stream(State(state): State<AppState>, AuthUser(me): AuthUser) -> Ss
             let next = tokio::select! {
                 // The server is stopping: end the stream; the client reconnects (to another node).
                 _ = draining.cancelled() => return,
-                next = announcements.recv() => next,
+                next = live.next() => next,
             };
-            let a = match next {
-                Ok(a) => a,
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "live notifications: a slow stream missed announcements");
-                    continue;
+            let id = match next {
+                Some(Signal::Notification(id)) => id,
+                Some(Signal::Replaced) => {
+                    let closed = Event::default().event("closed").retry(REPLACED_RETRY).data(r#"{"reason":"replaced"}"#);
+                    yielder.send(closed).await;
+                    return;
                 }
-                Err(RecvError::Closed) => return,
+                None => return,
             };
-            if a.owner != me {
-                continue;
-            }
-            match state.notifications.get(me, a.notification).await {
+            match state.notifications.get(me, id).await {
                 Ok(Some(n)) => {
                     let body = NotificationBody::new(n, &state.media_base);
                     let event = Event::default().event("notification").id(body.id.to_string()).json_data(&body);
-                    if let Ok(event) = event {
-                        if !yielder.send(event).await {
-                            return;
-                        }
+                    if let Ok(event) = event
+                        && !yielder.send(event).await
+                    {
+                        return;
                     }
                 }
                 Ok(None) => {}
@@ -185,7 +196,7 @@ pub async fn stream(State(state): State<AppState>, AuthUser(me): AuthUser) -> Ss
             }
         }
     });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("heartbeat"))
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("heartbeat")))
 }
 
 /// A stream fed by a task: the task sends events until the client goes away.

@@ -8,10 +8,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::events::{LIKE_SCHEMA_VERSION, TWEET_LIKED, TweetLiked};
 use crate::domain::{Id, IdGenerator, Timestamp};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ports::broker::{Broker, Delivery, Subscription};
 use crate::ports::store::{NewNotification, NotificationRecord, PageRequest, Store, StoreError};
-use crate::services::live::{Announcement, LiveHub};
+use crate::services::live::{Announcement, LiveHub, LiveStream};
 use crate::services::pages::Page;
 
 /// Messages written in one transaction at most.
@@ -42,6 +42,11 @@ impl Notifications {
 
     pub async fn unread_count(&self, owner: Id) -> Result<i64> {
         Ok(self.store.unread_count(owner).await?)
+    }
+
+    /// A live stream of `owner`'s new notifications (see `LiveHub::open` for the limits).
+    pub async fn open_stream(&self, owner: Id) -> Result<LiveStream> {
+        self.live.open(owner).await.map_err(|full| Error::Unavailable { what: "a live stream", source: full.into() })
     }
 }
 

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 
 use crate::helpers::{TestApp, assert_problem};
+use crate::notifications::EventStream;
 
 /// Every connection of chirp's database is terminated five times while
 /// clients post tweets: each answer is 201 or a 503 problem (never a 500),
@@ -165,4 +166,37 @@ async fn a_redis_restart_loses_pending_registrations_cleanly() {
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let r = app.verify("lost@example.com", &app.code_for("lost@example.com")).await;
     assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+/// Live streams ride out a Redis restart: the node subscribes again to the
+/// channel of every owner with an open stream, and the next like reaches
+/// the stream that was open all along.
+#[tokio::test]
+async fn an_open_live_stream_is_resubscribed_after_a_redis_restart() {
+    let Some(mut redis) = Redis::start() else { return };
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let app = TestApp::spawn_with(|c| c.redis_url = Some(chirp::config::Secret::new(url.clone()))).await;
+    let (alice_id, alice) = app.sign_up("alice").await;
+    let (_, bob) = app.sign_up("bob").await;
+    let tweet = app.tweet(&alice, "through a restart").await["id"].as_str().unwrap().to_owned();
+    let mut stream = EventStream::open(&app, &alice).await;
+    let channel = format!("{}notifications:{alice_id}", app.config.redis_prefix);
+    let subscribers = || {
+        let mut conn = redis::Client::open(url.as_str()).ok()?.get_connection().ok()?;
+        let (_, n): (String, i64) = redis::cmd("PUBSUB").arg("NUMSUB").arg(&channel).query(&mut conn).ok()?;
+        Some(n)
+    };
+    assert_eq!(subscribers(), Some(1));
+
+    redis.kill();
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while subscribers() != Some(1) {
+        assert!(Instant::now() < deadline, "the node did not subscribe again to alice's channel");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.like(&bob, &tweet).await, StatusCode::CREATED);
+    let (event, data) = stream.next_event(Duration::from_secs(10)).await.expect("the like reaches the open stream");
+    assert_eq!(event, "notification");
+    assert_eq!(serde_json::from_str::<Value>(&data).unwrap()["tweet_id"], tweet.as_str());
 }

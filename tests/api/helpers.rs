@@ -242,6 +242,19 @@ impl TestApp {
         }
     }
 
+    /// The first column of a query's rows, read from this app's database
+    /// directly (to check what the API cannot show, such as rows gone).
+    pub async fn db_scalars(&self, query: &str) -> Vec<i64> {
+        let url = self.config.database_url();
+        if url.starts_with("postgres") {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query_scalar(query).fetch_all(&pool).await.unwrap()
+        } else {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            sqlx::query_scalar(query).fetch_all(&pool).await.unwrap()
+        }
+    }
+
     pub fn jwt_secret(&self) -> Vec<u8> {
         match &self.config.jwt_secret {
             Some(s) => s.expose().as_bytes().to_vec(),

@@ -265,3 +265,163 @@ async fn a_like_on_a_tweet_deleted_before_its_event_is_consumed_notifies_nobody(
     assert_eq!(got.len(), 1);
     assert_eq!(got[0]["tweet_id"], barrier.as_str());
 }
+
+/// An open event stream, read one event at a time.
+pub struct EventStream {
+    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl EventStream {
+    /// Opens the caller's stream and waits until it is registered.
+    pub async fn open(app: &TestApp, token: &str) -> Self {
+        let r = app.client.get(app.url("/api/v1/notifications/stream")).bearer_auth(token).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let mut stream = Self { body: Box::pin(r.bytes_stream()), buffer: String::new() };
+        let first = stream.next_block(Duration::from_secs(5)).await.expect("the stream says it is connected");
+        assert!(first.contains("connected"), "{first}");
+        stream
+    }
+
+    /// The next block (up to a blank line); `None` when the stream ended or nothing came in time.
+    async fn next_block(&mut self, within: Duration) -> Option<String> {
+        tokio::time::timeout(within, async {
+            loop {
+                if let Some(end) = self.buffer.find("\n\n") {
+                    let block = self.buffer[..end].to_owned();
+                    self.buffer.drain(..end + 2);
+                    return Some(block);
+                }
+                let chunk = self.body.next().await?.ok()?;
+                self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// The next event (comments skipped): its name and data.
+    pub async fn next_event(&mut self, within: Duration) -> Option<(String, String)> {
+        let deadline = Instant::now() + within;
+        loop {
+            let block = self.next_block(deadline.saturating_duration_since(Instant::now())).await?;
+            let field = |name: &str| block.lines().find_map(|l| l.strip_prefix(name)).map(str::to_owned);
+            if let Some(event) = field("event: ") {
+                return Some((event, field("data: ").unwrap_or_default()));
+            }
+        }
+    }
+
+    /// Whether the server ended the stream within `within`.
+    async fn ends_within(&mut self, within: Duration) -> bool {
+        tokio::time::timeout(within, async {
+            while let Some(chunk) = self.body.next().await {
+                if chunk.is_err() {
+                    break;
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+}
+
+#[tokio::test]
+async fn opening_more_streams_than_allowed_closes_the_users_oldest() {
+    let app = TestApp::spawn_with(|c| c.live_streams_per_user = 2).await;
+    let (_, alice) = app.sign_up("alice").await;
+    let (_, bob) = app.sign_up("bob").await;
+    let tweet = tweet_id(&app, &alice, "popular").await;
+    let mut oldest = EventStream::open(&app, &alice).await;
+    let mut second = EventStream::open(&app, &alice).await;
+    let mut bobs = EventStream::open(&app, &bob).await;
+
+    let mut newest = EventStream::open(&app, &alice).await;
+
+    let (event, data) = oldest.next_event(Duration::from_secs(5)).await.expect("the oldest is told why it closes");
+    assert_eq!((event.as_str(), data.as_str()), ("closed", r#"{"reason":"replaced"}"#));
+    assert!(oldest.ends_within(Duration::from_secs(5)).await, "the oldest stream ended");
+    app.like(&bob, &tweet).await;
+    for stream in [&mut second, &mut newest] {
+        let (event, data) = stream.next_event(Duration::from_secs(10)).await.expect("alice's open streams get the like");
+        assert_eq!(event, "notification");
+        assert_eq!(serde_json::from_str::<Value>(&data).unwrap()["tweet_id"], tweet.as_str());
+    }
+    assert_eq!(bobs.next_event(Duration::from_millis(500)).await, None, "bob's stream is untouched");
+}
+
+#[tokio::test]
+async fn a_node_at_its_stream_limit_answers_503_with_retry_after_until_one_closes() {
+    let app = TestApp::spawn_with(|c| c.live_streams_per_node = 2).await;
+    let (_, alice) = app.sign_up("alice").await;
+    let (_, bob) = app.sign_up("bob").await;
+    let (_, carol) = app.sign_up("carol").await;
+    let alices = EventStream::open(&app, &alice).await;
+    let _bobs = EventStream::open(&app, &bob).await;
+
+    let r = app.client.get(app.url("/api/v1/notifications/stream")).bearer_auth(&carol).send().await.unwrap();
+    let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    assert_problem(r, 503, "service_unavailable").await;
+    assert!(retry_after.is_some_and(|s| s.parse::<u64>().unwrap() > 0));
+
+    drop(alices);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = app.client.get(app.url("/api/v1/notifications/stream")).bearer_auth(&carol).send().await.unwrap();
+        if r.status() == StatusCode::OK {
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(Instant::now() < deadline, "a closed stream freed no room");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Bob (signed in, with notifications of his own) can neither list, count,
+/// mark read nor stream alice's notifications, nor delete her tweet.
+#[tokio::test]
+async fn one_user_cannot_reach_another_users_notifications_or_tweets() {
+    let app = TestApp::spawn().await;
+    let (_, alice) = app.sign_up("alice").await;
+    let (_, bob) = app.sign_up("bob").await;
+    let (_, carol) = app.sign_up("carol").await;
+    let alices_tweet = tweet_id(&app, &alice, "alice's").await;
+    let bobs_tweet = tweet_id(&app, &bob, "bob's").await;
+    let mut alices_stream = EventStream::open(&app, &alice).await;
+    let mut bobs_stream = EventStream::open(&app, &bob).await;
+
+    app.like(&carol, &alices_tweet).await;
+    let (event, data) = alices_stream.next_event(Duration::from_secs(10)).await.expect("alice's stream gets her like");
+    assert_eq!(event, "notification");
+    let alices_notification: Value = serde_json::from_str(&data).unwrap();
+    let alices_id = alices_notification["id"].as_str().unwrap().to_owned();
+    assert_eq!(bobs_stream.next_event(Duration::from_millis(500)).await, None, "bob's stream does not carry alice's");
+    app.like(&carol, &bobs_tweet).await;
+    let (_, data) = bobs_stream.next_event(Duration::from_secs(10)).await.expect("bob's stream gets his own");
+    assert_eq!(serde_json::from_str::<Value>(&data).unwrap()["tweet_id"], bobs_tweet.as_str());
+
+    // List and count: bob sees his own notification only.
+    let bobs = app.notifications_when(&bob, |n| !n.is_empty()).await;
+    assert_eq!(bobs.len(), 1);
+    assert_eq!(bobs[0]["tweet_id"], bobs_tweet.as_str());
+    let (_, count) = app.get_json("/api/v1/notifications/unread-count", Some(&bob)).await;
+    assert_eq!(count["unread"], 1);
+
+    // Mark: naming alice's notification, or "all", marks none of hers.
+    for body in [json!({"ids": [alices_id]}), json!({})] {
+        let r = app.client.post(app.url("/api/v1/notifications/read")).bearer_auth(&bob).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+    let (_, unread) = app.get_json("/api/v1/notifications?unread=true", Some(&alice)).await;
+    assert_eq!(unread["data"][0]["id"], alices_id.as_str(), "alice's notification is still unread: {unread}");
+    let (_, count) = app.get_json("/api/v1/notifications/unread-count", Some(&alice)).await;
+    assert_eq!(count["unread"], 1);
+
+    // Delete: bob may not delete alice's tweet, which stays, with its like.
+    let r = app.client.delete(app.url(&format!("/api/v1/tweet/{alices_tweet}"))).bearer_auth(&bob).send().await.unwrap();
+    assert_problem(r, 403, "forbidden").await;
+    let (status, tweet) = app.get_json(&format!("/api/v1/tweet/{alices_tweet}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(tweet["like_count"], 1);
+}

@@ -78,3 +78,36 @@ async fn a_stopped_server_finishes_cleanly_and_refuses_new_connections() {
     tokio::time::timeout(std::time::Duration::from_secs(10), app.stop()).await.expect("graceful shutdown within 10 s");
     assert!(reqwest::Client::new().get(&url).send().await.is_err());
 }
+
+/// `/media` answers go through the same layers as the API: a request id,
+/// the request metrics, and problem bodies that say what happened (416 for
+/// a range past the end, with the file's size).
+#[tokio::test]
+async fn media_answers_are_counted_carry_a_request_id_and_say_416_for_a_bad_range() {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.sign_up("painter").await;
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::new_rgb8(8, 8).write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let part = reqwest::multipart::Part::bytes(png.into_inner()).file_name("p.png").mime_str("image/png").unwrap();
+    let form = reqwest::multipart::Form::new().part("media", part);
+    let r = app.client.post(app.url("/api/v1/tweet")).bearer_auth(&token).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let tweet: Value = r.json().await.unwrap();
+    let (url, size) = (tweet["media"][0]["url"].as_str().unwrap(), tweet["media"][0]["size_bytes"].as_i64().unwrap());
+
+    let r = app.client.get(app.url(url)).header("range", format!("bytes={}-", size + 10)).send().await.unwrap();
+    assert!(r.headers().contains_key("x-request-id"));
+    assert_eq!(r.headers()["content-range"], format!("bytes */{size}").as_str());
+    assert!(r.headers().get("cache-control").is_none(), "an error is not cached for a year");
+    assert_problem(r, 416, "range_not_satisfiable").await;
+    let r = app.client.get(app.url("/media/no-such-file.png")).header("x-request-id", "media-404").send().await.unwrap();
+    assert_eq!(r.headers()["x-request-id"], "media-404");
+    assert_problem(r, 404, "not_found").await;
+    assert_eq!(app.client.get(app.url(url)).send().await.unwrap().status(), StatusCode::OK);
+
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for status in [200, 404, 416] {
+        let line = format!(r#"http_requests_total{{method="GET",route="/media/{{*key}}",status="{status}"}}"#);
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+}

@@ -90,11 +90,19 @@ async fn malformed_and_unknown_tweet_ids_are_404() {
 #[tokio::test]
 async fn only_the_author_deletes_a_tweet_and_its_likes_go_with_it() {
     let app = TestApp::spawn().await;
-    let (_, alice) = app.sign_up("alice").await;
-    let (_, bob) = app.sign_up("bob").await;
+    let (alice_id, alice) = app.sign_up("alice").await;
+    let (bob_id, bob) = app.sign_up("bob").await;
     let t = app.tweet(&alice, "mine").await;
     let id = t["id"].as_str().unwrap();
-    app.client.post(app.url(&format!("/api/v1/tweet/{id}/like"))).bearer_auth(&bob).send().await.unwrap();
+    let kept = app.tweet(&alice, "kept").await;
+    let kept = kept["id"].as_str().unwrap();
+    for tweet in [id, kept] {
+        let r = app.client.post(app.url(&format!("/api/v1/tweet/{tweet}/like"))).bearer_auth(&bob).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    assert_eq!(app.notifications_when(&alice, |n| n.len() == 2).await.len(), 2);
+    let likes_of = |tweet: &str| format!("SELECT count(*) FROM likes WHERE tweet_id = {tweet}");
+    assert_eq!(app.db_scalars(&likes_of(id)).await, [1]);
 
     let r = app.client.delete(app.url(&format!("/api/v1/tweet/{id}"))).bearer_auth(&bob).send().await.unwrap();
     assert_problem(r, 403, "forbidden").await;
@@ -104,7 +112,22 @@ async fn only_the_author_deletes_a_tweet_and_its_likes_go_with_it() {
     let r = app.client.delete(app.url(&format!("/api/v1/tweet/{id}"))).bearer_auth(&alice).send().await.unwrap();
     assert_problem(r, 404, "not_found").await;
     let (_, me) = app.get_json("/api/v1/me", Some(&alice)).await;
-    assert_eq!(me["tweets_count"], 0);
+    assert_eq!(me["tweets_count"], 1);
+
+    // The like rows and the like's notification went with the tweet; the other tweet keeps its own.
+    assert_eq!(app.db_scalars(&likes_of(id)).await, [0]);
+    assert_eq!(app.db_scalars(&format!("SELECT count(*) FROM likes WHERE user_id = {bob_id}")).await, [1]);
+    assert_eq!(app.db_scalars(&format!("SELECT count(*) FROM notifications WHERE tweet_id = {id}")).await, [0]);
+    let (_, notifications) = app.get_json("/api/v1/notifications", Some(&alice)).await;
+    let about: Vec<_> = notifications["data"].as_array().unwrap().iter().map(|n| n["tweet_id"].clone()).collect();
+    assert_eq!(about, [json!(kept)]);
+    let (_, count) = app.get_json("/api/v1/notifications/unread-count", Some(&alice)).await;
+    assert_eq!(count["unread"], 1);
+    // The liker's view of the tweet that stays is unchanged.
+    let (_, still) = app.get_json(&format!("/api/v1/tweet/{kept}"), Some(&bob)).await;
+    assert_eq!((still["like_count"].as_i64(), still["liked_by_me"].as_bool()), (Some(1), Some(true)));
+    let (_, alices) = app.get_json(&format!("/api/v1/tweet?author_id={alice_id}"), Some(&bob)).await;
+    assert_eq!(alices["data"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]
