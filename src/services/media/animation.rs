@@ -170,8 +170,8 @@ pub fn webp_structure(webp: &[u8], bounds: &AnimationBounds) -> Result<Structure
     }
     let mut structure = Structure { width: 0, height: 0, delays_ms: Vec::new(), stripped: Vec::new() };
     let mut body = Vec::new();
-    match chunks.first() {
-        Some((fourcc, payload)) if fourcc == b"VP8X" => {
+    match chunks.first().map(|(fourcc, payload)| (fourcc, *payload)) {
+        Some((b"VP8X", payload)) => {
             let header = payload.get(..10).ok_or_else(truncated)?;
             structure.width = u24(&header[4..7]) + 1;
             structure.height = u24(&header[7..10]) + 1;
@@ -195,7 +195,7 @@ pub fn webp_structure(webp: &[u8], bounds: &AnimationBounds) -> Result<Structure
                 push_chunk(&mut body, fourcc, &payload);
             }
         }
-        Some((fourcc, payload)) if fourcc == b"VP8 " || fourcc == b"VP8L" => {
+        Some((fourcc @ (b"VP8 " | b"VP8L"), payload)) => {
             // The simple format holds one picture and nothing else; its size comes from the decoder.
             let (w, h) = image::codecs::webp::WebPDecoder::new(Cursor::new(webp))
                 .map_err(|e| invalid(format!("the image could not be read: {e}")))?
@@ -293,7 +293,6 @@ pub fn clean_animation(
             }
         }
     }
-    drop(on_frame);
     if decoded != structure.frames() {
         return Err(invalid(format!("the image has {} frames but {decoded} could be decoded", structure.frames())));
     }
