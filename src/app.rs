@@ -25,7 +25,7 @@ use crate::ports::store::{self, Store};
 use crate::services::avatar::Avatars;
 use crate::services::fanout::FanoutWorker;
 use crate::services::live::{LiveHub, LiveLimits};
-use crate::services::media::{MediaLimits, MediaPipeline};
+use crate::services::media::{MediaLimits, MediaPipeline, VideoTools};
 use crate::services::notifications::{NotificationConsumer, Notifications};
 use crate::services::outbox::{EventTopics, OutboxRelay};
 use crate::services::passwords::Passwords;
@@ -213,16 +213,23 @@ impl Application {
             .run(stop.clone()),
         );
         let metrics = metrics_handle();
-        let media = Arc::new(MediaPipeline::new(
-            media_store,
-            MediaLimits {
-                image_max_bytes: config.media_max_image_bytes,
-                video_max_bytes: config.media_max_video_bytes,
-                max_pixels: config.media_max_pixels,
-            },
-            config.data_dir.join("tmp"),
-            ids.clone(),
-        )?);
+        let media = Arc::new(
+            MediaPipeline::new(
+                media_store,
+                MediaLimits {
+                    image_max_bytes: config.media_max_image_bytes,
+                    video_max_bytes: config.media_max_video_bytes,
+                    max_pixels: config.media_max_pixels,
+                    max_frames: config.media_max_frames,
+                    max_animation_pixels: config.media_max_animation_pixels,
+                    decode_slots: config.media_decode_slots.unwrap_or(MediaLimits::default().decode_slots),
+                    decode_wait: config.media_decode_wait,
+                },
+                config.data_dir.join("tmp"),
+                ids.clone(),
+            )?
+            .with_video_tools(VideoTools::detect(&config.ffmpeg, config.media_store_unstripped_video)),
+        );
         let state = AppState {
             accounts,
             tweets: Arc::new(Tweets::new(store.clone(), ids.clone(), views, outbox_wake, tweet_cache.clone(), timelines.clone())),

@@ -4,7 +4,7 @@
 //! MediaStore), then is decoded, center-cropped, scaled and re-encoded, so
 //! nothing of the original file (EXIF, GPS, text chunks) is kept.
 
-use std::io::{BufReader, Cursor, Read};
+use std::io::{BufReader, Cursor};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +16,7 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 use crate::domain::IdGenerator;
 use crate::error::{Error, Result};
-use crate::services::media::{MediaPipeline, Sniffed, looks_complete, sniff};
+use crate::services::media::{MediaPipeline, Sniffed, looks_complete};
 
 /// The side of a stored avatar, in pixels.
 pub const AVATAR_EDGE: u32 = 400;
@@ -97,7 +97,7 @@ impl Avatars {
         &self,
         body: impl Stream<Item = std::result::Result<Bytes, E>> + Unpin,
     ) -> Result<String> {
-        let limits = self.media.limits();
+        let limits = self.media.limits().clone();
         let over = Arc::new(AtomicBool::new(false));
         let mut seen = 0u64;
         let flag = over.clone();
@@ -116,18 +116,16 @@ impl Avatars {
             return Err(Error::PayloadTooLarge(format!("an image may be at most {} MiB", limits.image_max_bytes >> 20)));
         }
 
-        let mut head = [0u8; 16];
-        let n = std::fs::File::open(staged.path()).and_then(|mut f| f.read(&mut head)).map_err(internal)?;
-        let format = match sniff(&head[..n]) {
-            Some(Sniffed::Image(format)) => format,
-            Some(Sniffed::Video(..)) => {
+        let format = match staged.sniffed() {
+            Sniffed::Image(format) => format,
+            Sniffed::Video(..) => {
                 return Err(Error::UnsupportedMediaType("an avatar must be an image, not a video".into()));
             }
-            None => return Err(Error::UnsupportedMediaType("the file is not a JPEG, PNG, GIF or WebP image".into())),
         };
         let path = staged.path().to_owned();
-        let avatar =
-            tokio::task::spawn_blocking(move || make_avatar(&path, format, limits.max_pixels)).await.map_err(internal)??;
+        // Through the pipeline's decode slots: avatars count against the same bound as tweet images.
+        let max_pixels = limits.max_pixels;
+        let avatar = self.media.decode(move || make_avatar(&path, format, max_pixels)).await?;
         drop(staged);
         let key = format!("{}-avatar.{}", self.ids.next_id(), avatar.extension);
         self.media.put_bytes(&key, &avatar.bytes, avatar.content_type).await?;

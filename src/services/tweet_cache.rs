@@ -23,6 +23,9 @@ use crate::ports::store::{Store, StoreError};
 /// How long a shared deployment trusts a cached author, counter or like.
 pub const SHARED_FRESHNESS: Duration = Duration::from_secs(1);
 
+/// How long a shared deployment keeps a tweet's body (text, media, alt text).
+const SHARED_BODY_FRESHNESS: Duration = Duration::from_secs(30);
+
 /// At most this many of a viewer's likes are kept (the newest tweets); older
 /// ones are looked up when a page reaches them.
 const VIEWER_LIKES_KEPT: u32 = 4096;
@@ -92,6 +95,8 @@ pub struct TweetCacheLimits {
 impl TweetCache {
     pub fn new(store: Arc<dyn Store>, shared: bool, limits: TweetCacheLimits) -> Self {
         let bodies = moka::sync::Cache::builder()
+            // Bodies change only by alt text edits: other nodes see one within this.
+            .time_to_live(if shared { SHARED_BODY_FRESHNESS } else { Duration::from_secs(365 * 24 * 3600) })
             .max_capacity(limits.bodies_bytes)
             .weigher(|_, t: &Arc<CachedTweet>| {
                 let media: usize = t.media.iter().map(|m| 160 + m.key.len() + m.content_type.len()).sum();

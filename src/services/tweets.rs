@@ -118,6 +118,13 @@ impl Tweets {
         Ok(())
     }
 
+    /// Sets the alt text of one of the caller's media items.
+    pub async fn describe_media(&self, caller: Id, media: Id, text: &str) -> Result<Media> {
+        let (tweet, media) = crate::services::media::describe(self.store.as_ref(), caller, media, text).await?;
+        self.cache.forget_tweet(tweet);
+        Ok(media)
+    }
+
     pub async fn view(&self, tweet: Id) -> Result<i64> {
         let count = self.views.add_view(tweet).await?;
         self.cache.viewed(tweet, count);
