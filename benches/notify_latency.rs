@@ -21,6 +21,9 @@ use chirp::app::Application;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+/// Every (actor, tweet) seen on the stream, and how many events repeated one.
+type Streamed = (std::collections::HashSet<(String, String)>, u64);
+
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -125,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
     let liked_at: Arc<Mutex<HashMap<(String, String), Instant>>> = Arc::default();
     let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
     // Every (actor, tweet) seen on the stream, and how many events repeated one.
-    let streamed: Arc<Mutex<(std::collections::HashSet<(String, String)>, u64)>> = Arc::default();
+    let streamed: Arc<Mutex<Streamed>> = Arc::default();
     let stream = client.get(format!("{base}/notifications/stream")).bearer_auth(&author).send().await?;
     let mut body = stream.bytes_stream();
     body.next().await; // connected

@@ -42,6 +42,8 @@ const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 /// before a healthy member rejoins the group to get it reassigned; also the
 /// least time between two rejoins of one member.
 const STALL: Duration = Duration::from_secs(30);
+/// The longest a consumer's fetch waits at the broker for new messages.
+const FETCH_WAIT: Duration = Duration::from_millis(50);
 /// How often a member samples the group's progress.
 const WATCH_EVERY: Duration = Duration::from_secs(10);
 
@@ -99,6 +101,11 @@ pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
+        // A fetch the broker holds open for want of data ends after this: a
+        // broker that does not answer a waiting fetch as soon as a message
+        // arrives (tansu 0.6) would otherwise add up to librdkafka's 500 ms
+        // default to every notification.
+        .set("fetch.wait.max.ms", FETCH_WAIT.as_millis().to_string())
         .set("session.timeout.ms", SESSION_TIMEOUT.as_millis().to_string());
     config
 }
