@@ -6,7 +6,11 @@
 //! author's notification stream, then has the fans like the author's tweets
 //! from `CONCURRENCY` tasks for `SECONDS`. Reports likes/s and, for every
 //! like, the time from the like's 201 to its `notification` event on the
-//! stream (p50/p90/p99/max). Run: `cargo bench --bench notify_latency`.
+//! stream (p50/p90/p99/max). With `RATE`, likes are offered in open loop at
+//! that many per second instead (at most `CONCURRENCY` in flight; likes
+//! that find none free are counted as not sent). It also checks that every
+//! like was notified exactly once: once on the stream, and once in the
+//! author's stored notifications. Run: `cargo bench --bench notify_latency`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +20,9 @@ use chirp::Config;
 use chirp::app::Application;
 use futures::StreamExt;
 use serde_json::{Value, json};
+
+/// Every (actor, tweet) seen on the stream, and how many events repeated one.
+type Streamed = (std::collections::HashSet<(String, String)>, u64);
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -35,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
     let tweets = env_or("TWEETS", 50);
     let seconds = env_or("SECONDS", 10);
     let concurrency = env_or("CONCURRENCY", 32);
+    let rate = env_or("RATE", 0);
 
     let data_dir = tempfile::tempdir()?;
     let mut config = Config::defaults();
@@ -119,12 +127,15 @@ async fn main() -> anyhow::Result<()> {
     // When each (actor, tweet) like got its 201, and when its notification arrived.
     let liked_at: Arc<Mutex<HashMap<(String, String), Instant>>> = Arc::default();
     let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    // Every (actor, tweet) seen on the stream, and how many events repeated one.
+    let streamed: Arc<Mutex<Streamed>> = Arc::default();
     let stream = client.get(format!("{base}/notifications/stream")).bearer_auth(&author).send().await?;
     let mut body = stream.bytes_stream();
     body.next().await; // connected
     let listener = {
         let liked_at = liked_at.clone();
         let latencies = latencies.clone();
+        let streamed = streamed.clone();
         tokio::spawn(async move {
             let mut buffer = String::new();
             while let Some(Ok(chunk)) = body.next().await {
@@ -138,6 +149,13 @@ async fn main() -> anyhow::Result<()> {
                         n["actor"]["id"].as_str().unwrap_or_default().to_owned(),
                         n["tweet_id"].as_str().unwrap_or_default().to_owned(),
                     );
+                    {
+                        let mut streamed = streamed.lock().unwrap();
+                        if !streamed.0.insert(key.clone()) {
+                            streamed.1 += 1;
+                            continue;
+                        }
+                    }
                     // The like's answer and its notification race; whichever is second records.
                     let mut liked = liked_at.lock().unwrap();
                     match liked.remove(&key) {
@@ -164,31 +182,69 @@ async fn main() -> anyhow::Result<()> {
     let fan_tokens = Arc::new(fan_tokens);
     let tweet_ids = Arc::new(tweet_ids);
     let fan_ids = Arc::new(fan_ids);
-    for _ in 0..concurrency {
-        let (client, base, pairs, liked_at, latencies) =
-            (client.clone(), base.clone(), pairs.clone(), liked_at.clone(), latencies.clone());
+    // One like: true when it was answered 201 (and its time recorded).
+    let like = {
+        let (client, base, liked_at, latencies) = (client.clone(), base.clone(), liked_at.clone(), latencies.clone());
         let (fan_tokens, tweet_ids, fan_ids) = (fan_tokens.clone(), tweet_ids.clone(), fan_ids.clone());
-        workers.push(tokio::spawn(async move {
-            let mut done = 0u64;
-            while Instant::now() < deadline {
-                let Some((f, t)) = pairs.lock().unwrap().pop() else { break };
+        move |(f, t): (usize, usize)| {
+            let (client, base, liked_at, latencies) = (client.clone(), base.clone(), liked_at.clone(), latencies.clone());
+            let (fan_tokens, tweet_ids, fan_ids) = (fan_tokens.clone(), tweet_ids.clone(), fan_ids.clone());
+            async move {
                 let r = client.post(format!("{base}/tweet/{}/like", tweet_ids[t])).bearer_auth(&fan_tokens[f]).send().await;
                 let now = Instant::now();
-                if r.is_ok_and(|r| r.status().as_u16() == 201) {
-                    done += 1;
-                    let key = (fan_ids[f].clone(), tweet_ids[t].clone());
-                    let mut liked = liked_at.lock().unwrap();
-                    match liked.remove(&key) {
-                        // The notification came before the like's answer did.
-                        Some(_) => latencies.lock().unwrap().push(Duration::ZERO),
-                        None => {
-                            liked.insert(key, now);
-                        }
+                if !r.is_ok_and(|r| r.status().as_u16() == 201) {
+                    return false;
+                }
+                let key = (fan_ids[f].clone(), tweet_ids[t].clone());
+                let mut liked = liked_at.lock().unwrap();
+                match liked.remove(&key) {
+                    // The notification came before the like's answer did.
+                    Some(_) => latencies.lock().unwrap().push(Duration::ZERO),
+                    None => {
+                        liked.insert(key, now);
                     }
                 }
+                true
             }
-            done
-        }));
+        }
+    };
+    let mut not_sent = 0u64;
+    if rate == 0 {
+        for _ in 0..concurrency {
+            let (pairs, like) = (pairs.clone(), like.clone());
+            workers.push(tokio::spawn(async move {
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    let Some(pair) = pairs.lock().unwrap().pop() else { break };
+                    if like(pair).await {
+                        done += 1;
+                    }
+                }
+                done
+            }));
+        }
+    } else {
+        // Open loop: each like starts when it is due, whether or not earlier ones were answered.
+        let slots = Arc::new(tokio::sync::Semaphore::new(concurrency as usize));
+        let mut due = started;
+        let step = Duration::from_secs_f64(1.0 / rate as f64);
+        while due < deadline {
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                tokio::time::sleep(wait).await;
+            }
+            due += step;
+            let Some(pair) = pairs.lock().unwrap().pop() else { break };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                not_sent += 1;
+                continue;
+            };
+            let like = like.clone();
+            workers.push(tokio::spawn(async move {
+                let done = like(pair).await;
+                drop(slot);
+                u64::from(done)
+            }));
+        }
     }
     let mut likes = 0;
     for w in workers {
@@ -200,14 +256,28 @@ async fn main() -> anyhow::Result<()> {
     while latencies.lock().unwrap().len() < likes as usize && settle.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // A moment more for a duplicate to show, then the stored notifications.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     listener.abort();
+    let duplicates = streamed.lock().unwrap().1;
+    let unread: Value =
+        client.get(format!("{base}/notifications/unread-count")).bearer_auth(&author).send().await?.json().await?;
     let mut l = latencies.lock().unwrap().clone();
     l.sort();
     println!("backends: {backends}");
     println!(
-        "likes: {likes} in {:.1} s = {:.0}/s ({concurrency} concurrent)",
+        "likes: {likes} in {:.1} s = {:.0}/s ({})",
         elapsed.as_secs_f64(),
-        likes as f64 / elapsed.as_secs_f64()
+        likes as f64 / elapsed.as_secs_f64(),
+        if rate == 0 {
+            format!("{concurrency} concurrent")
+        } else {
+            format!("offered at {rate}/s, at most {concurrency} in flight, {not_sent} not sent")
+        }
+    );
+    println!(
+        "exactly once: {} stored for the author, {duplicates} repeated on the stream",
+        unread["unread"].as_i64().unwrap_or(-1)
     );
     println!(
         "notified: {} of {likes}; like-to-notification p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",

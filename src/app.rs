@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::domain::IdGenerator;
 use crate::http::rate_limit::RateLimit;
 use crate::http::{self, AppState, AuthLimits, HttpSettings};
-use crate::ports::broker::{Broker, KafkaBroker, MemoryBroker};
+use crate::ports::broker::{Broker, KafkaBroker, MemoryBroker, TopicLayout};
 use crate::ports::cache::{Cache, HomeTimelines, MemoryCache, MemoryHomeTimelines, RedisCache, RedisHomeTimelines};
 use crate::ports::mailer::{LogMailer, Mailer, SmtpMailer};
 use crate::ports::media_store::{DirMediaStore, MediaStore, S3MediaStore};
@@ -64,7 +64,8 @@ impl Adapters {
         };
         let broker: Arc<dyn Broker> = match &config.kafka_brokers {
             Some(brokers) => {
-                Arc::new(KafkaBroker::connect(brokers, config.kafka_partitions).await.context("connecting to Kafka")?)
+                let layout = TopicLayout { partitions: config.kafka_partitions, replication: config.kafka_replication };
+                Arc::new(KafkaBroker::connect(brokers, layout).await.context("connecting to Kafka")?)
             }
             None => Arc::new(MemoryBroker::default()),
         };

@@ -155,9 +155,15 @@ pub struct Config {
     #[arg(long, env = "CHIRP_KAFKA_GROUP", default_value = "chirp-notifications")]
     pub kafka_group: String,
 
-    /// Partitions of a topic chirp creates.
-    #[arg(long, env = "CHIRP_KAFKA_PARTITIONS", default_value_t = 3)]
-    pub kafka_partitions: i32,
+    /// Partitions of a topic chirp creates. Unset: the broker's default (`num.partitions`).
+    #[arg(long, env = "CHIRP_KAFKA_PARTITIONS", value_parser = clap::value_parser!(i32).range(1..))]
+    pub kafka_partitions: Option<i32>,
+
+    /// Replication factor of a topic chirp creates. Unset: the broker's
+    /// default (`default.replication.factor`). The producer asks for
+    /// `acks=all`, so a message is acknowledged once every in-sync replica has it.
+    #[arg(long, env = "CHIRP_KAFKA_REPLICATION", value_parser = clap::value_parser!(i32).range(1..))]
+    pub kafka_replication: Option<i32>,
 
     /// `smtp://user:pass@host:587` (STARTTLS), `smtps://…` (TLS), or
     /// `smtp://host:2525?tls=none` / `smtp+plain://…` (plain). Unset: mail is printed to the log.

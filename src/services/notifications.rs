@@ -180,12 +180,17 @@ impl NotificationConsumer {
         }
         let notifications: Vec<NewNotification> = new.iter().map(|(_, n)| n.clone()).collect();
         let stored = self.store.insert_notifications(&notifications).await?;
+        let mut announcements = Vec::new();
         for ((slot, n), stored) in new.into_iter().zip(stored) {
             if stored {
-                self.live.announce(Announcement { owner: n.owner, notification: n.id }).await;
+                announcements.push(Announcement { owner: n.owner, notification: n.id });
                 outcomes[slot] = Handled::Notified(n.id);
             }
         }
+        // Live streams hear of the whole batch as soon as it is committed: the
+        // announcements go out together (with Redis, pipelined on one
+        // connection) rather than one round trip after another.
+        futures::future::join_all(announcements.into_iter().map(|a| self.live.announce(a))).await;
         Ok(outcomes)
     }
 }

@@ -1,23 +1,54 @@
-//! The outbox relay: publishes outbox rows to the broker in id order and
-//! marks them published only after the broker acknowledged them. One relay
-//! works at a time across all chirp processes on a database (a lease in the
+//! The outbox relay: publishes outbox rows to the broker continuously and
+//! marks them published as the broker acknowledges them. One relay works at
+//! a time across all chirp processes on a database (a lease in the
 //! database); if its process dies, another takes over when the lease runs out.
+//!
+//! Publishing is pipelined: rows are handed to the broker in id order as
+//! soon as they are read, up to [`WINDOW`] unacknowledged at once, and the
+//! acknowledgements are taken in the order the rows were sent, so a row is
+//! marked only once it and every row sent before it are acknowledged. The
+//! broker keeps the order of what it is handed per key (the Kafka producer
+//! is idempotent), so order per key holds without waiting for each batch.
+//! A failed acknowledgement stops the pipeline: what was acknowledged before
+//! it is marked, everything after it is sent again (at least once; the
+//! notification consumer is idempotent).
 
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use futures::FutureExt;
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::Timestamp;
-use crate::ports::broker::Broker;
-use crate::ports::store::Store;
+use crate::ports::broker::{Broker, BrokerError};
+use crate::ports::store::{OutboxMessage, Store};
 
 const LEASE: &str = "outbox-relay";
 const LEASE_TTL: Duration = Duration::from_secs(15);
-const BATCH: u32 = 500;
+/// Messages handed to the broker and not yet acknowledged, at most.
+const WINDOW: usize = 8192;
+/// Rows read from the outbox in one query, at most.
+const FETCH: u32 = 1000;
+/// A like's id is taken before its transaction commits, so a row can
+/// become visible after rows with higher ids were already sent. While rows
+/// are in flight the relay reads past the last id it sent; this often it
+/// also reads from the oldest unpublished row again, for such latecomers.
+/// (With nothing in flight it always reads from the oldest.)
+const SWEEP_EVERY: Duration = Duration::from_millis(50);
 const IDLE_POLL: Duration = Duration::from_millis(500);
 const KEEP_PUBLISHED: Duration = Duration::from_secs(24 * 3600);
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+
+/// A sweep reads every row in flight again: with many in flight (a slow
+/// broker), sweep less often, so that it stays a small share of the reads.
+fn sweep_every(in_flight: usize) -> Duration {
+    (SWEEP_EVERY * (in_flight / 500).max(1) as u32).min(Duration::from_secs(1))
+}
 
 /// The broker topics of the outbox's events.
 #[derive(Clone, Debug)]
@@ -47,77 +78,189 @@ pub struct OutboxRelay {
     pub wake: Arc<Notify>,
 }
 
+type Acked = (i64, Result<(), BrokerError>);
+
+/// Rows handed to the broker and not yet marked published.
+#[derive(Default)]
+struct InFlight {
+    /// Acknowledgements, in the order the rows were sent.
+    acks: FuturesOrdered<futures::future::BoxFuture<'static, Acked>>,
+    /// Acknowledgements taken from `acks` and not yet marked.
+    arrived: VecDeque<Acked>,
+    /// Ids sent and not yet marked (acknowledged or not).
+    ids: HashSet<i64>,
+    /// The highest id sent.
+    cursor: Option<i64>,
+}
+
+impl InFlight {
+    fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    fn room(&self) -> usize {
+        WINDOW.saturating_sub(self.ids.len())
+    }
+
+    /// Takes every acknowledgement that has arrived, in order: the ids
+    /// acknowledged up to the first failure, and that failure if any.
+    fn take_acked(&mut self) -> (Vec<i64>, Option<BrokerError>) {
+        while let Some(Some(acked)) = self.acks.next().now_or_never() {
+            self.arrived.push_back(acked);
+        }
+        let mut ids = Vec::with_capacity(self.arrived.len());
+        while let Some((id, result)) = self.arrived.pop_front() {
+            match result {
+                Ok(()) => ids.push(id),
+                Err(e) => return (ids, Some(e)),
+            }
+        }
+        (ids, None)
+    }
+
+    /// Waits for the next acknowledgement (for ever when nothing is in flight).
+    async fn next_ack(&mut self) {
+        match self.acks.next().await {
+            Some(acked) => self.arrived.push_back(acked),
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Why a relay stopped leading.
+enum Led {
+    Stopped,
+    LostLease,
+}
+
 impl OutboxRelay {
     pub async fn run(self, stop: CancellationToken) {
         let mut backoff = Duration::from_millis(250);
-        let mut last_prune = std::time::Instant::now();
         loop {
             if stop.is_cancelled() {
                 return;
             }
-            let wait = match self.round().await {
-                Ok(Round::Busy) => {
-                    backoff = Duration::from_millis(250);
-                    continue;
-                }
-                Ok(Round::Idle) => {
-                    backoff = Duration::from_millis(250);
-                    IDLE_POLL
-                }
-                Ok(Round::NotLeader) => LEASE_TTL / 3,
+            let wait = match self.store.acquire_lease(LEASE, &self.holder, LEASE_TTL).await {
+                Ok(true) => match self.lead(&stop).await {
+                    Ok(Led::Stopped) => return,
+                    Ok(Led::LostLease) => LEASE_TTL / 3,
+                    Err(e) => {
+                        metrics::counter!("chirp_outbox_publish_errors_total").increment(1);
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            retry_in_ms = backoff.as_millis() as u64,
+                            "outbox relay: publishing failed"
+                        );
+                        let wait = backoff;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        wait
+                    }
+                },
+                Ok(false) => LEASE_TTL / 3,
                 Err(e) => {
-                    metrics::counter!("chirp_outbox_publish_errors_total").increment(1);
-                    tracing::warn!(
-                        error = format!("{e:#}"),
-                        retry_in_ms = backoff.as_millis() as u64,
-                        "outbox relay: publishing failed"
-                    );
+                    tracing::warn!(error = %e, "outbox relay: cannot take the lease");
                     let wait = backoff;
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                     wait
                 }
             };
-            if last_prune.elapsed() > Duration::from_secs(600) {
-                last_prune = std::time::Instant::now();
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Publishes while this process holds the lease: until it stops, loses
+    /// the lease, or a publish fails.
+    async fn lead(&self, stop: &CancellationToken) -> anyhow::Result<Led> {
+        let mut flight = InFlight::default();
+        let started = Instant::now();
+        let (mut renewed, mut swept, mut pruned) = (started, started, started);
+        let mut sampled: Option<Instant> = None;
+        loop {
+            let (acked, failed) = flight.take_acked();
+            self.mark(&mut flight, &acked).await?;
+            if let Some(e) = failed {
+                return Err(anyhow::Error::new(e).context("the broker refused an event; sending again from the oldest unmarked"));
+            }
+            if stop.is_cancelled() {
+                return Ok(Led::Stopped);
+            }
+            if renewed.elapsed() >= LEASE_TTL / 3 {
+                if !self.store.acquire_lease(LEASE, &self.holder, LEASE_TTL).await? {
+                    tracing::info!(holder = %self.holder, "outbox relay: lease lost to another process");
+                    return Ok(Led::LostLease);
+                }
+                renewed = Instant::now();
+            }
+            if sampled.is_none_or(|at| at.elapsed() >= SAMPLE_EVERY) {
+                sampled = Some(Instant::now());
+                metrics::gauge!("chirp_outbox_backlog").set(self.store.outbox_backlog().await? as f64);
+            }
+            if pruned.elapsed() >= PRUNE_EVERY {
+                pruned = Instant::now();
                 let before = Timestamp::from_millis(Timestamp::now().as_millis() - KEEP_PUBLISHED.as_millis() as i64);
                 if let Err(e) = self.store.prune_published(before).await {
                     tracing::warn!(error = %e, "outbox relay: pruning failed");
                 }
             }
+
+            let mut full_page = false;
+            if flight.room() > 0 {
+                // Past the last id sent; from the oldest when nothing is in
+                // flight or a sweep is due (latecomers below the cursor).
+                let sweep = flight.is_empty() || swept.elapsed() >= sweep_every(flight.ids.len());
+                let (after, limit) = match flight.cursor {
+                    Some(cursor) if !sweep => (cursor, flight.room().min(FETCH as usize)),
+                    _ => (i64::MIN, (flight.ids.len() + flight.room().min(FETCH as usize))),
+                };
+                if sweep {
+                    swept = Instant::now();
+                }
+                let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+                let rows = self.store.unpublished(after, limit).await?;
+                full_page = rows.len() as u32 == limit;
+                self.send(&mut flight, rows)?;
+            }
+            if full_page && flight.room() > 0 {
+                continue;
+            }
+            // Nothing more to read now: wait for an acknowledgement, new rows, or the next sweep.
+            let wait = if flight.is_empty() { IDLE_POLL } else { sweep_every(flight.ids.len()) };
             tokio::select! {
-                _ = stop.cancelled() => return,
+                _ = stop.cancelled() => {}
+                _ = flight.next_ack() => {}
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }
     }
 
-    async fn round(&self) -> anyhow::Result<Round> {
-        if !self.store.acquire_lease(LEASE, &self.holder, LEASE_TTL).await? {
-            return Ok(Round::NotLeader);
+    /// Hands `rows` not already in flight to the broker, in order.
+    fn send(&self, flight: &mut InFlight, rows: Vec<OutboxMessage>) -> anyhow::Result<()> {
+        for row in rows {
+            if flight.ids.contains(&row.id) || flight.room() == 0 {
+                continue;
+            }
+            let ack = self.broker.send(self.topics.of(&row.kind), row.key.as_bytes(), row.payload.as_bytes())?;
+            let id = row.id;
+            flight.acks.push_back(ack.map(move |result| (id, result)).boxed());
+            flight.ids.insert(id);
+            flight.cursor = Some(flight.cursor.map_or(id, |c| c.max(id)));
         }
-        let rows = self.store.unpublished(BATCH).await?;
-        let backlog = if rows.len() < BATCH as usize { rows.len() as i64 } else { self.store.outbox_backlog().await? };
-        metrics::gauge!("chirp_outbox_backlog").set(backlog as f64);
-        if rows.is_empty() {
-            return Ok(Round::Idle);
-        }
-        // All sends are queued in order before any is awaited; the producer
-        // keeps that order per partition.
-        let sends = rows.iter().map(|r| self.broker.publish(self.topics.of(&r.kind), r.key.as_bytes(), r.payload.as_bytes()));
-        let results = futures::future::join_all(sends).await;
-        let acked: Vec<i64> = rows.iter().zip(&results).take_while(|(_, r)| r.is_ok()).map(|(row, _)| row.id).collect();
-        self.store.mark_published(&acked, Timestamp::now()).await?;
-        metrics::counter!("chirp_outbox_published_total").increment(acked.len() as u64);
-        if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
-            return Err(anyhow::Error::new(e).context(format!("{} of {} events published", acked.len(), rows.len())));
-        }
-        Ok(if rows.len() as u32 == BATCH { Round::Busy } else { Round::Idle })
+        Ok(())
     }
-}
 
-enum Round {
-    Busy,
-    Idle,
-    NotLeader,
+    /// Marks `acked` published and forgets them.
+    async fn mark(&self, flight: &mut InFlight, acked: &[i64]) -> anyhow::Result<()> {
+        for chunk in acked.chunks(FETCH as usize) {
+            self.store.mark_published(chunk, Timestamp::now()).await?;
+            for id in chunk {
+                flight.ids.remove(id);
+            }
+            metrics::counter!("chirp_outbox_published_total").increment(chunk.len() as u64);
+        }
+        Ok(())
+    }
 }

@@ -76,7 +76,7 @@ async fn likes_made_while_the_broker_is_down_are_notified_once_when_it_returns()
     let brokers = format!("127.0.0.1:{}", tansu.port);
     let app = TestApp::spawn_with(|c| {
         c.kafka_brokers = Some(brokers);
-        c.kafka_partitions = 1;
+        c.kafka_partitions = Some(1);
     })
     .await;
     let (_, alice) = app.sign_up("alice").await;

@@ -377,8 +377,12 @@ async fn three_nodes_notify_every_like_once_when_nodes_stop() {
     );
 
     // The topic holds each like once, on its owner's partition.
-    let broker =
-        chirp::ports::broker::KafkaBroker::connect(&std::env::var("CHIRP_TEST_KAFKA_BROKERS").unwrap(), 3).await.unwrap();
+    let broker = chirp::ports::broker::KafkaBroker::connect(
+        &std::env::var("CHIRP_TEST_KAFKA_BROKERS").unwrap(),
+        chirp::ports::broker::TopicLayout::partitions(3),
+    )
+    .await
+    .unwrap();
     let topic = nodes[last].env("CHIRP_KAFKA_TOPIC").unwrap().to_owned();
     let mut audit = broker.subscribe(&topic, &crate::helpers::unique("audit")).await.unwrap();
     let mut events = Vec::new();

@@ -30,7 +30,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{Broker, BrokerError, Delivery, Subscription};
+use super::{Ack, Broker, BrokerError, Delivery, Subscription};
 
 /// How long `publish` may take, retries included, before it gives up.
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -42,14 +42,72 @@ const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 /// before a healthy member rejoins the group to get it reassigned; also the
 /// least time between two rejoins of one member.
 const STALL: Duration = Duration::from_secs(30);
+/// The longest a consumer's fetch waits at the broker for new messages.
+const FETCH_WAIT: Duration = Duration::from_millis(50);
 /// How often a member samples the group's progress.
 const WATCH_EVERY: Duration = Duration::from_secs(10);
 
+/// How the topics chirp creates are laid out; `None`: the broker's default
+/// (`num.partitions`, `default.replication.factor`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TopicLayout {
+    pub partitions: Option<i32>,
+    pub replication: Option<i32>,
+}
+
+impl TopicLayout {
+    /// `partitions` partitions, replicated as the broker's default says.
+    pub fn partitions(partitions: i32) -> Self {
+        Self { partitions: Some(partitions), replication: None }
+    }
+
+    /// The topic as the admin API takes it: -1 asks for the broker's default
+    /// (KIP-464; librdkafka 2 sends it as such).
+    fn new_topic<'a>(&self, name: &'a str) -> NewTopic<'a> {
+        NewTopic::new(name, self.partitions.unwrap_or(-1), TopicReplication::Fixed(self.replication.unwrap_or(-1)))
+    }
+}
+
 pub struct KafkaBroker {
     brokers: String,
-    partitions: i32,
+    layout: TopicLayout,
     producer: FutureProducer,
     admin: AdminClient<DefaultClientContext>,
+}
+
+/// The producer's settings, shared with the broker's own benchmark
+/// (`benches/kafka_ceiling.rs`) so that it measures what chirp runs.
+pub fn producer_config(brokers: &str, message_timeout: Duration) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("client.id", "chirp")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", message_timeout.as_millis().max(1).to_string())
+        // The Java client's partitioner: a key lands where other Kafka clients put it.
+        .set("partitioner", "murmur2_random");
+    config
+}
+
+/// A group member's settings (see [`producer_config`]): offsets are
+/// committed only when the caller says so.
+pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("client.id", "chirp")
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        // A fetch the broker holds open for want of data ends after this: a
+        // broker that does not answer a waiting fetch as soon as a message
+        // arrives (tansu 0.6) would otherwise add up to librdkafka's 500 ms
+        // default to every notification.
+        .set("fetch.wait.max.ms", FETCH_WAIT.as_millis().to_string())
+        .set("session.timeout.ms", SESSION_TIMEOUT.as_millis().to_string());
+    config
 }
 
 fn unavailable(e: impl Into<anyhow::Error>) -> BrokerError {
@@ -62,38 +120,28 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, KafkaError> +
 }
 
 impl KafkaBroker {
-    /// `brokers`: `host1:9092,host2:9092`; `partitions`: of the topics chirp creates.
-    pub async fn connect(brokers: &str, partitions: i32) -> anyhow::Result<Self> {
-        Self::connect_with_timeout(brokers, partitions, MESSAGE_TIMEOUT).await
+    /// `brokers`: `host1:9092,host2:9092`; `layout`: of the topics chirp creates.
+    pub async fn connect(brokers: &str, layout: TopicLayout) -> anyhow::Result<Self> {
+        Self::connect_with_timeout(brokers, layout, MESSAGE_TIMEOUT).await
     }
 
     /// As `connect`, with `publish` giving up after `message_timeout`.
-    pub async fn connect_with_timeout(brokers: &str, partitions: i32, message_timeout: Duration) -> anyhow::Result<Self> {
-        anyhow::ensure!(partitions > 0, "a topic needs at least one partition, not {partitions}");
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("client.id", "chirp")
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("message.timeout.ms", message_timeout.as_millis().max(1).to_string())
-            // The Java client's partitioner: a key lands where other Kafka clients put it.
-            .set("partitioner", "murmur2_random")
-            .create()?;
+    pub async fn connect_with_timeout(brokers: &str, layout: TopicLayout, message_timeout: Duration) -> anyhow::Result<Self> {
+        if let Some(partitions) = layout.partitions {
+            anyhow::ensure!(partitions > 0, "a topic needs at least one partition, not {partitions}");
+        }
+        if let Some(replication) = layout.replication {
+            anyhow::ensure!(replication > 0, "a topic needs at least one replica, not {replication}");
+        }
+        let producer: FutureProducer = producer_config(brokers, message_timeout).create()?;
         let admin = ClientConfig::new().set("bootstrap.servers", brokers).set("client.id", "chirp-admin").create()?;
-        Ok(Self { brokers: brokers.to_owned(), partitions, producer, admin })
+        Ok(Self { brokers: brokers.to_owned(), layout, producer, admin })
     }
 
     /// A new member of `group`; `subscribe` without the box.
     fn join(&self, topic: &str, group: &str) -> Result<KafkaSubscription, BrokerError> {
         let held = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let consumer: StreamConsumer<GroupMember> = ClientConfig::new()
-            .set("bootstrap.servers", &self.brokers)
-            .set("client.id", "chirp")
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false")
-            .set("session.timeout.ms", SESSION_TIMEOUT.as_millis().to_string())
+        let consumer: StreamConsumer<GroupMember> = consumer_config(&self.brokers, group)
             .create_with_context(GroupMember { group: group.to_owned(), held: held.clone() })
             .map_err(unavailable)?;
         consumer.subscribe(&[topic]).map_err(unavailable)?;
@@ -120,7 +168,7 @@ impl Broker for KafkaBroker {
     }
 
     async fn ensure_topic(&self, topic: &str) -> Result<(), BrokerError> {
-        let new_topic = NewTopic::new(topic, self.partitions, TopicReplication::Fixed(1));
+        let new_topic = self.layout.new_topic(topic);
         let options = AdminOptions::new().request_timeout(Some(REQUEST_TIMEOUT)).operation_timeout(Some(REQUEST_TIMEOUT));
         let results = self.admin.create_topics([&new_topic], &options).await.map_err(unavailable)?;
         for result in results {
@@ -132,14 +180,24 @@ impl Broker for KafkaBroker {
         Ok(())
     }
 
-    async fn publish(&self, topic: &str, key: &[u8], payload: &[u8]) -> Result<(), BrokerError> {
+    fn send(&self, topic: &str, key: &[u8], payload: &[u8]) -> Result<Ack, BrokerError> {
         let record = FutureRecord::to(topic).key(key).payload(payload);
-        // The queue timeout only bounds the wait for room in librdkafka's local
-        // queue; `message.timeout.ms` bounds the delivery itself.
-        match self.producer.send(record, REQUEST_TIMEOUT).await {
-            Ok(_) => Ok(()),
-            Err((e, _message)) => Err(unavailable(anyhow::Error::new(e).context(format!("publishing to {topic}")))),
-        }
+        // Enqueued in librdkafka's queue now, in call order (the idempotent
+        // producer keeps that order per partition through retries);
+        // `message.timeout.ms` bounds the delivery. A full queue is refused at
+        // once rather than waited for: the caller bounds what it has in flight.
+        let delivery = self
+            .producer
+            .send_result(record)
+            .map_err(|(e, _record)| unavailable(anyhow::Error::new(e).context(format!("publishing to {topic}"))))?;
+        let topic = topic.to_owned();
+        Ok(Box::pin(async move {
+            match delivery.await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err((e, _message))) => Err(unavailable(anyhow::Error::new(e).context(format!("publishing to {topic}")))),
+                Err(_canceled) => Err(BrokerError::Closed),
+            }
+        }))
     }
 
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Subscription>, BrokerError> {
@@ -472,7 +530,7 @@ mod tests {
     }
 
     async fn broker_with_topic(brokers: &str, partitions: i32) -> (KafkaBroker, String) {
-        let broker = KafkaBroker::connect(brokers, partitions).await.unwrap();
+        let broker = KafkaBroker::connect(brokers, TopicLayout::partitions(partitions)).await.unwrap();
         let topic = unique("topic");
         broker.ensure_topic(&topic).await.unwrap();
         (broker, topic)
@@ -660,7 +718,7 @@ mod tests {
     #[ignore = "a helper process of a_member_killed_without_leaving_has_its_partitions_reassigned"]
     async fn member_until_killed() {
         let var = |name| std::env::var(name).unwrap_or_else(|_| panic!("{name}: run by the test that kills it"));
-        let broker = KafkaBroker::connect(&var("CHIRP_TEST_KAFKA_BROKERS"), 3).await.unwrap();
+        let broker = KafkaBroker::connect(&var("CHIRP_TEST_KAFKA_BROKERS"), TopicLayout::partitions(3)).await.unwrap();
         let mut member = broker.join(&var("CHIRP_TEST_MEMBER_TOPIC"), &var("CHIRP_TEST_MEMBER_GROUP")).unwrap();
         loop {
             let _ = member.next().await;
@@ -778,7 +836,8 @@ mod tests {
     #[tokio::test]
     async fn publishing_to_a_broker_that_is_not_listening_fails_within_the_timeout() {
         // Port 1 is closed: nothing here needs a broker.
-        let broker = KafkaBroker::connect_with_timeout("127.0.0.1:1", 1, Duration::from_secs(2)).await.unwrap();
+        let broker =
+            KafkaBroker::connect_with_timeout("127.0.0.1:1", TopicLayout::partitions(1), Duration::from_secs(2)).await.unwrap();
         let outcome = tokio::time::timeout(Duration::from_secs(15), broker.publish("chirp.likes", b"k", b"v")).await;
         assert!(matches!(outcome, Ok(Err(BrokerError::Unavailable(_)))), "{outcome:?}");
         assert!(broker.ping().await.is_err());

@@ -9,15 +9,18 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Broker, BrokerError, Delivery, Subscription};
+use super::{Ack, Broker, BrokerError, Delivery, Subscription};
 
 type Envelope = (Delivery, oneshot::Sender<()>);
 
 struct Topic {
-    sender: mpsc::Sender<Envelope>,
-    receiver: Option<mpsc::Receiver<Envelope>>,
+    // Unbounded: what is in flight is bounded by the publisher (the outbox
+    // relay's window), and `send` must hand a message over at once, in order.
+    sender: mpsc::UnboundedSender<Envelope>,
+    receiver: Option<mpsc::UnboundedReceiver<Envelope>>,
 }
 
 #[derive(Default)]
@@ -26,12 +29,12 @@ pub struct MemoryBroker {
 }
 
 impl MemoryBroker {
-    fn sender(&self, topic: &str) -> mpsc::Sender<Envelope> {
+    fn sender(&self, topic: &str) -> mpsc::UnboundedSender<Envelope> {
         let mut topics = self.topics.lock().unwrap_or_else(|e| e.into_inner());
         topics
             .entry(topic.to_owned())
             .or_insert_with(|| {
-                let (sender, receiver) = mpsc::channel(1024);
+                let (sender, receiver) = mpsc::unbounded_channel();
                 Topic { sender, receiver: Some(receiver) }
             })
             .sender
@@ -40,7 +43,7 @@ impl MemoryBroker {
 }
 
 struct MemorySubscription {
-    receiver: mpsc::Receiver<Envelope>,
+    receiver: mpsc::UnboundedReceiver<Envelope>,
     unacked: HashMap<i64, oneshot::Sender<()>>,
     next_offset: i64,
 }
@@ -60,11 +63,11 @@ impl Broker for MemoryBroker {
         Ok(())
     }
 
-    async fn publish(&self, topic: &str, key: &[u8], payload: &[u8]) -> Result<(), BrokerError> {
+    fn send(&self, topic: &str, key: &[u8], payload: &[u8]) -> Result<Ack, BrokerError> {
         let (ack, acked) = oneshot::channel();
         let delivery = Delivery { key: Some(key.to_vec()), payload: payload.to_vec(), partition: 0, offset: 0 };
-        self.sender(topic).send((delivery, ack)).await.map_err(|_| BrokerError::Closed)?;
-        acked.await.map_err(|_| BrokerError::Closed)
+        self.sender(topic).send((delivery, ack)).map_err(|_| BrokerError::Closed)?;
+        Ok(acked.map(|acked| acked.map_err(|_| BrokerError::Closed)).boxed())
     }
 
     async fn subscribe(&self, topic: &str, _group: &str) -> Result<Box<dyn Subscription>, BrokerError> {

@@ -7,8 +7,9 @@ mod kafka;
 mod memory;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 
-pub use self::kafka::KafkaBroker;
+pub use self::kafka::{KafkaBroker, TopicLayout, consumer_config, producer_config};
 pub use self::memory::MemoryBroker;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,10 @@ pub enum BrokerError {
     #[error("broker stopped")]
     Closed,
 }
+
+/// The broker's acknowledgement of one message handed to it with
+/// [`Broker::send`]: resolves once the message is stored durably.
+pub type Ack = BoxFuture<'static, Result<(), BrokerError>>;
 
 /// One message as a consumer receives it.
 #[derive(Clone, Debug)]
@@ -38,9 +43,17 @@ pub trait Broker: Send + Sync + 'static {
     /// Makes sure `topic` exists (created with the broker's defaults if missing).
     async fn ensure_topic(&self, topic: &str) -> Result<(), BrokerError>;
 
+    /// Hands one message to the broker now and returns its acknowledgement
+    /// to await later, so that many can be in flight at once. Messages with
+    /// the same key, handed over one after another, are stored in that order.
+    /// Only once its acknowledgement resolves may the caller forget a message.
+    fn send(&self, topic: &str, key: &[u8], payload: &[u8]) -> Result<Ack, BrokerError>;
+
     /// Publishes one message and returns once the broker has acknowledged it
     /// (stored durably): only then may the caller forget it.
-    async fn publish(&self, topic: &str, key: &[u8], payload: &[u8]) -> Result<(), BrokerError>;
+    async fn publish(&self, topic: &str, key: &[u8], payload: &[u8]) -> Result<(), BrokerError> {
+        self.send(topic, key, payload)?.await
+    }
 
     /// Joins consumer group `group` on `topic`. Each message is delivered to
     /// one member of the group, and again after a restart or rebalance until

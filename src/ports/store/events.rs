@@ -83,8 +83,9 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Takes or renews the lease `name` for `holder`; false while another holder's lease runs.
     async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError>;
 
-    /// The oldest unpublished events, in order.
-    async fn unpublished(&self, limit: u32) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// The oldest unpublished events with an id above `after`, in order
+    /// (`i64::MIN`: from the oldest).
+    async fn unpublished(&self, after: i64, limit: u32) -> Result<Vec<OutboxMessage>, StoreError>;
 
     async fn mark_published(&self, ids: &[i64], at: Timestamp) -> Result<(), StoreError>;
 

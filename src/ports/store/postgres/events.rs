@@ -39,8 +39,9 @@ impl OutboxStore for PostgresStore {
         Ok(held)
     }
 
-    async fn unpublished(&self, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
-        sqlx::query_as("SELECT id, kind, key, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1")
+    async fn unpublished(&self, after: i64, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
+        sqlx::query_as("SELECT id, kind, key, payload FROM outbox WHERE published_at IS NULL AND id > $1 ORDER BY id LIMIT $2")
+            .bind(after)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await

@@ -40,8 +40,9 @@ impl OutboxStore for SqliteStore {
         Ok(held)
     }
 
-    async fn unpublished(&self, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
-        sqlx::query_as("SELECT id, kind, key, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT ?")
+    async fn unpublished(&self, after: i64, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
+        sqlx::query_as("SELECT id, kind, key, payload FROM outbox WHERE published_at IS NULL AND id > ? ORDER BY id LIMIT ?")
+            .bind(after)
             .bind(limit)
             .fetch_all(&self.reader)
             .await
