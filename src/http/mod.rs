@@ -11,8 +11,10 @@ pub mod ops;
 pub mod pages;
 pub mod problem;
 pub mod rate_limit;
+pub mod session;
 pub mod tweets;
 pub mod users;
+pub mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +29,7 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -60,6 +62,8 @@ pub struct AppState {
     pub media_base: Arc<str>,
     pub json_body_limit: usize,
     pub tokens: Arc<Tokens>,
+    /// Cookie sessions of the web client (CSRF key, cookie flags).
+    pub sessions: Arc<session::Sessions>,
     pub store: Arc<dyn Store>,
     pub cache: Arc<dyn Cache>,
     pub metrics: PrometheusHandle,
@@ -110,6 +114,16 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
+        // The web client's session (POST /api/v1/session): any bearer endpoint
+        // also takes the cookie; writes then need `X-CSRF-Token` (403 `csrf_failed`).
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                session::COOKIE,
+                "HttpOnly, SameSite=Strict session cookie set by POST /api/v1/session; requests other than \
+                 GET/HEAD/OPTIONS also need the header X-CSRF-Token (from the session's answer), else 403 csrf_failed",
+            ))),
+        );
     }
 }
 
@@ -126,6 +140,9 @@ fn api(limits: &AuthLimits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(limited(OpenApiRouter::new().routes(routes!(accounts::register)), &limits.register))
         .merge(limited(OpenApiRouter::new().routes(routes!(accounts::verify_register)), &limits.verify))
         .merge(limited(OpenApiRouter::new().routes(routes!(accounts::login)), &limits.login))
+        .merge(limited(OpenApiRouter::new().routes(routes!(session::create)), &limits.login))
+        .merge(limited(OpenApiRouter::new().routes(routes!(session::verify_register)), &limits.verify))
+        .routes(routes!(session::current, session::delete))
         .routes(routes!(accounts::me))
         // Uploads stream through the media pipeline under its own per-file limits.
         .merge(OpenApiRouter::new().routes(routes!(tweets::post_tweet, tweets::list_tweets)).layer(DefaultBodyLimit::disable()))
@@ -157,6 +174,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 pub fn router(state: AppState, settings: HttpSettings) -> Router {
     let (api, doc) = api(&settings.limits);
+    let media_base = state.media_base.clone();
     let request_id = HeaderName::from_static("x-request-id");
     api.fallback(|| async { Error::NotFound })
         .layer(DefaultBodyLimit::max(settings.json_body_limit))
@@ -180,4 +198,5 @@ pub fn router(state: AppState, settings: HttpSettings) -> Router {
             Router::new().route("/media/{*key}", axum::routing::get(media::serve)).with_state(state),
         )
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", doc))
+        .merge(web::router(&media_base))
 }

@@ -19,3 +19,4 @@ mod search;
 mod seed;
 mod smtp;
 mod tweets;
+mod web;
