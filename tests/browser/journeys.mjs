@@ -33,6 +33,8 @@ const browser = await chromium.launch({
 });
 
 let failures = 0;
+const openPages = {};
+fs.mkdirSync(SCREENSHOTS, { recursive: true });
 async function step(name, fn) {
   const started = Date.now();
   try {
@@ -41,6 +43,11 @@ async function step(name, fn) {
   } catch (e) {
     failures++;
     console.log(`FAIL  ${name}\n${e.stack || e}`);
+    // What each open page showed when the step failed.
+    for (const [who, p] of Object.entries(openPages)) {
+      const file = path.join(SCREENSHOTS, `failed-${failures}-${who}.png`);
+      await p.screenshot({ path: file, fullPage: true }).then(() => console.log(`      ${who}'s page: ${file}`), () => {});
+    }
   }
 }
 
@@ -63,8 +70,9 @@ async function codeFor(email) {
     for (const line of lines.reverse()) {
       let event;
       try { event = JSON.parse(line); } catch { continue; }
-      if (event.fields && event.fields.to === email) {
-        const m = /code is:\s*(\d{6})/.exec(event.fields.message);
+      const fields = event.fields || event;  // chirp's JSON log flattens the fields
+      if (fields.to === email) {
+        const m = /code is:\s*(\d{6})/.exec(fields.message);
         if (m) return m[1];
       }
     }
@@ -119,6 +127,8 @@ const alice = { email: 'alice@example.com', username: 'alice', name: 'Alice Lidd
 const bob = { email: 'bob@example.com', username: 'bob', name: 'Bob Marley' };
 const a = await newPage();
 const b = await newPage();
+openPages.a = a;
+openPages.b = b;
 
 await step('signed out, / leads to the login page; a wrong password gets a clear message', async () => {
   await a.goto(BASE + '/');
