@@ -24,7 +24,7 @@ use crate::ports::mailer::{LogMailer, Mailer, SmtpMailer};
 use crate::ports::media_store::{DirMediaStore, MediaStore, S3MediaStore};
 use crate::ports::store::{self, Store};
 use crate::services::live::LiveHub;
-use crate::services::media::{MediaLimits, MediaPipeline};
+use crate::services::media::{MediaLimits, MediaPipeline, VideoTools};
 use crate::services::notifications::{NotificationConsumer, Notifications};
 use crate::services::outbox::OutboxRelay;
 use crate::services::views::ViewCounter;
@@ -162,16 +162,23 @@ impl Application {
             accounts,
             tweets: Arc::new(Tweets::new(store.clone(), ids.clone(), views, outbox_wake)),
             notifications: Arc::new(Notifications::new(store.clone(), live)),
-            media: Arc::new(MediaPipeline::new(
-                media_store,
-                MediaLimits {
-                    image_max_bytes: config.media_max_image_bytes,
-                    video_max_bytes: config.media_max_video_bytes,
-                    max_pixels: config.media_max_pixels,
-                },
-                config.data_dir.join("tmp"),
-                ids.clone(),
-            )?),
+            media: Arc::new(
+                MediaPipeline::new(
+                    media_store,
+                    MediaLimits {
+                        image_max_bytes: config.media_max_image_bytes,
+                        video_max_bytes: config.media_max_video_bytes,
+                        max_pixels: config.media_max_pixels,
+                        max_frames: config.media_max_frames,
+                        max_animation_pixels: config.media_max_animation_pixels,
+                        decode_slots: config.media_decode_slots.unwrap_or(MediaLimits::default().decode_slots),
+                        decode_wait: config.media_decode_wait,
+                    },
+                    config.data_dir.join("tmp"),
+                    ids.clone(),
+                )?
+                .with_video_tools(VideoTools::detect(&config.ffmpeg, config.media_store_unstripped_video)),
+            ),
             broker: broker.clone(),
             graph: Arc::new(Graph::new(store.clone(), ids.clone())),
             search: Arc::new(Search::new(store.clone())),

@@ -166,6 +166,31 @@ pub struct Config {
     #[arg(long, env = "CHIRP_MEDIA_MAX_PIXELS", default_value_t = 50_000_000)]
     pub media_max_pixels: u64,
 
+    /// Most frames of an animated GIF or WebP.
+    #[arg(long, env = "CHIRP_MEDIA_MAX_FRAMES", default_value_t = 1_000)]
+    pub media_max_frames: u32,
+
+    /// Most pixels of an animation in all (canvas times frames): what decoding it costs.
+    #[arg(long, env = "CHIRP_MEDIA_MAX_ANIMATION_PIXELS", default_value_t = 200_000_000)]
+    pub media_max_animation_pixels: u64,
+
+    /// Uploads decoded (or run through ffmpeg) at once. Default: the number of cores.
+    #[arg(long, env = "CHIRP_MEDIA_DECODE_SLOTS")]
+    pub media_decode_slots: Option<usize>,
+
+    /// How long an upload waits for a decode slot before it is answered 503 with Retry-After.
+    #[arg(long, env = "CHIRP_MEDIA_DECODE_WAIT", default_value = "5s", value_parser = parse_duration)]
+    pub media_decode_wait: Duration,
+
+    /// The ffmpeg program (video metadata removal, posters, MP4 renditions of animations).
+    #[arg(long, env = "CHIRP_FFMPEG", default_value = "ffmpeg")]
+    pub ffmpeg: PathBuf,
+
+    /// Without ffmpeg, store videos as uploaded, metadata (GPS, device) included,
+    /// instead of refusing them with 415.
+    #[arg(long, env = "CHIRP_MEDIA_STORE_UNSTRIPPED_VIDEO", action = clap::ArgAction::Set, default_value_t = false)]
+    pub media_store_unstripped_video: bool,
+
     /// HS256 secret for access tokens (at least 32 bytes). Unset: generated
     /// once and kept in `$CHIRP_DATA_DIR/jwt.secret` (mode 0600).
     #[arg(long, env = "CHIRP_JWT_SECRET")]

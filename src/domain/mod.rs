@@ -9,7 +9,7 @@ pub mod user;
 
 pub use id::{Id, IdGenerator};
 pub use time::Timestamp;
-pub use tweet::{Media, MediaKind, Tweet, TweetText};
+pub use tweet::{AltText, Media, MediaKind, Tweet, TweetText};
 pub use user::{DisplayName, Email, Password, User, Username};
 
 use std::collections::BTreeMap;

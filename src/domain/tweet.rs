@@ -43,6 +43,8 @@ impl TweetText {
 pub enum MediaKind {
     Image,
     Video,
+    /// An animated image served as a looping video, the original kept beside it.
+    Gifv,
 }
 
 impl MediaKind {
@@ -50,6 +52,7 @@ impl MediaKind {
         match self {
             Self::Image => "image",
             Self::Video => "video",
+            Self::Gifv => "gifv",
         }
     }
 
@@ -57,24 +60,77 @@ impl MediaKind {
         match s {
             "image" => Some(Self::Image),
             "video" => Some(Self::Video),
+            "gifv" => Some(Self::Gifv),
             _ => None,
         }
     }
+
+    /// Whether it counts as one of a tweet's (up to four) images rather than its one video.
+    pub fn is_image_like(self) -> bool {
+        matches!(self, Self::Image | Self::Gifv)
+    }
 }
 
-/// A stored image or video attached to a tweet.
+/// A media item's description for people who cannot see it (alt text):
+/// trimmed, 1 to 1,500 characters, no control characters but line breaks and tabs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AltText(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AltTextError {
+    #[error("must be at most 1500 characters")]
+    TooLong,
+    #[error("must not contain control characters other than line breaks and tabs")]
+    Control,
+}
+
+impl AltText {
+    pub const MAX: usize = 1500;
+
+    /// `None` for a blank text: no description.
+    pub fn parse(raw: &str) -> Result<Option<Self>, AltTextError> {
+        let s = raw.trim();
+        if s.chars().count() > Self::MAX {
+            return Err(AltTextError::TooLong);
+        }
+        if s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+            return Err(AltTextError::Control);
+        }
+        Ok((!s.is_empty()).then(|| Self(s.to_owned())))
+    }
+
+    /// A text that was valid when it was stored.
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A stored image, video or gifv attached to a tweet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Media {
     pub id: Id,
     pub kind: MediaKind,
+    /// The type of what `key` holds (a gifv's MP4 rendition).
     pub content_type: String,
     /// Where the MediaStore keeps it; chosen by the server.
     pub key: String,
+    /// A gifv's original animated GIF or WebP.
+    pub original_key: Option<String>,
+    /// A JPEG: an image's thumbnail, a video's or gifv's poster frame.
     pub thumbnail_key: Option<String>,
     pub size_bytes: i64,
     pub width: Option<i64>,
     pub height: Option<i64>,
+    pub thumbnail_width: Option<i64>,
+    pub thumbnail_height: Option<i64>,
     pub duration_ms: Option<i64>,
+    pub description: Option<AltText>,
+    /// A BlurHash of the picture (or poster), for a placeholder before the bytes arrive.
+    pub blurhash: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,5 +157,14 @@ mod tests {
         assert!(TweetText::parse(&"🐦".repeat(280)).is_ok());
         assert!(TweetText::parse("line\nbreak").is_ok());
         assert_eq!(TweetText::parse("nul\0"), Err(TweetTextError::Control));
+    }
+
+    #[test]
+    fn alt_text_is_trimmed_bounded_and_blank_means_none() {
+        assert_eq!(AltText::parse("  a cat  ").unwrap().unwrap().as_str(), "a cat");
+        assert_eq!(AltText::parse("   "), Ok(None));
+        assert!(AltText::parse(&"я".repeat(1500)).unwrap().is_some());
+        assert_eq!(AltText::parse(&"я".repeat(1501)), Err(AltTextError::TooLong));
+        assert_eq!(AltText::parse("bell\u{7}"), Err(AltTextError::Control));
     }
 }

@@ -1,20 +1,108 @@
-//! Multipart tweets (text and files through the media pipeline) and
-//! serving stored media.
+//! Multipart tweets (text, files through the media pipeline, alt text),
+//! alt text edits, and serving stored media.
 
 use axum::body::Body;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::AppState;
-use crate::domain::{FieldErrors, Id, Media, MediaKind, Tweet};
+use super::extract::{AuthUser, Json, parse_id};
+use super::{ApiResult, AppState, Problem};
+use crate::domain::{AltText, FieldErrors, Id, Media, MediaKind, Tweet};
 use crate::error::Error;
 use crate::ports::media_store::{MediaStoreError, valid_key};
 use crate::services::media::check_counts;
 use crate::services::tweets::Tweets;
 
+/// An image, video or gifv (an animated image served as a looping MP4) attached to a tweet.
+#[derive(Serialize, ToSchema)]
+pub struct MediaBody {
+    #[schema(value_type = String)]
+    id: Id,
+    #[schema(value_type = String, example = "image")]
+    kind: MediaKind,
+    /// The type of what `url` serves (`video/mp4` for a gifv).
+    #[schema(example = "image/jpeg")]
+    content_type: String,
+    /// Fetch with a plain GET; relative to this server unless `CHIRP_PUBLIC_URL` is set.
+    #[schema(example = "/media/7294638123456512.jpg")]
+    url: String,
+    size_bytes: i64,
+    width: Option<i64>,
+    height: Option<i64>,
+    /// Videos and gifvs.
+    duration_ms: Option<i64>,
+    /// A JPEG: an image's thumbnail (400 px), a video's poster frame, a gifv's first frame.
+    thumbnail_url: Option<String>,
+    thumbnail_width: Option<i64>,
+    thumbnail_height: Option<i64>,
+    /// Alt text, up to 1,500 characters.
+    description: Option<String>,
+    /// A BlurHash (4x3 components) to paint before the bytes arrive.
+    #[schema(example = "LEHV6nWB2yk8pyo0adR*.7kCMdnj")]
+    blurhash: Option<String>,
+    /// A gifv's original animated GIF or WebP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original_url: Option<String>,
+}
+
+impl MediaBody {
+    pub fn new(m: Media, media_base: &str) -> Self {
+        let url = |key: &str| format!("{media_base}/media/{key}");
+        Self {
+            id: m.id,
+            kind: m.kind,
+            content_type: m.content_type,
+            url: url(&m.key),
+            size_bytes: m.size_bytes,
+            width: m.width,
+            height: m.height,
+            duration_ms: m.duration_ms,
+            thumbnail_url: m.thumbnail_key.as_deref().map(url),
+            thumbnail_width: m.thumbnail_width,
+            thumbnail_height: m.thumbnail_height,
+            description: m.description.map(|d| d.as_str().to_owned()),
+            blurhash: m.blurhash,
+            original_url: m.original_key.as_deref().map(url),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct DescribeMediaRequest {
+    /// Alt text, up to 1,500 characters; empty or null removes it.
+    #[schema(value_type = Option<String>, example = "A heron standing in shallow water")]
+    description: Option<String>,
+}
+
+/// Set or change the alt text of a media item of your own tweet.
+#[utoipa::path(patch, path = "/api/v1/media/{id}", tag = "tweets", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Media id")),
+    request_body = DescribeMediaRequest,
+    responses(
+        (status = 200, description = "The media item as changed", body = MediaBody),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: not the author of the tweet", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: over 1,500 characters", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn describe(
+    State(state): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<String>,
+    Json(req): Json<DescribeMediaRequest>,
+) -> ApiResult<axum::Json<MediaBody>> {
+    let id = parse_id(&id)?;
+    let media = crate::services::media::describe(state.store.as_ref(), me, id, req.description.as_deref().unwrap_or("")).await?;
+    Ok(axum::Json(MediaBody::new(media, &state.media_base)))
+}
+
 /// Longest `content` field accepted in a form, in bytes (the text itself is limited to 280 characters).
 const MAX_CONTENT_BYTES: usize = 64 * 1024;
+/// Longest `description` field, in bytes (the text itself is limited to 1,500 characters).
+const MAX_DESCRIPTION_BYTES: usize = 4 * 1500 + 1024;
 
 fn bad_multipart(e: axum::extract::multipart::MultipartError) -> Error {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -25,7 +113,8 @@ fn bad_multipart(e: axum::extract::multipart::MultipartError) -> Error {
 }
 
 /// Reads the form: `content` once, `media` files (also accepted as `media[]`,
-/// or `image` / `video` to insist on a kind). Text is checked as soon as it
+/// or `image` / `video` to insist on a kind), each optionally followed by a
+/// `description` (its alt text). Text is checked as soon as it
 /// arrives; files go through the pipeline one by one, and everything stored
 /// is removed again if the post fails.
 pub async fn post_with_media(state: &AppState, me: Id, mut multipart: Multipart) -> Result<Tweet, Error> {
@@ -51,6 +140,29 @@ pub async fn post_with_media(state: &AppState, me: Id, mut multipart: Multipart)
                     text = Some(Tweets::check_text(Some(&s))?);
                     continue;
                 }
+                "description" | "description[]" => {
+                    let Some(last) = stored.last_mut() else {
+                        return Err(Error::Validation(FieldErrors::single(
+                            "description",
+                            "must follow the media file it describes",
+                        )));
+                    };
+                    if last.description.is_some() {
+                        return Err(Error::Validation(FieldErrors::single("description", "one per media file")));
+                    }
+                    let mut bytes = Vec::new();
+                    while let Some(chunk) = field.chunk().await.map_err(bad_multipart)? {
+                        if bytes.len() + chunk.len() > MAX_DESCRIPTION_BYTES {
+                            return Err(Error::Validation(FieldErrors::single("description", "must be at most 1500 characters")));
+                        }
+                        bytes.extend_from_slice(&chunk);
+                    }
+                    let s = String::from_utf8(bytes)
+                        .map_err(|_| Error::Validation(FieldErrors::single("description", "must be UTF-8 text")))?;
+                    last.description =
+                        AltText::parse(&s).map_err(|e| Error::Validation(FieldErrors::single("description", e.to_string())))?;
+                    continue;
+                }
                 "media" | "media[]" => None,
                 "image" => Some(MediaKind::Image),
                 "video" => Some(MediaKind::Video),
@@ -60,7 +172,7 @@ pub async fn post_with_media(state: &AppState, me: Id, mut multipart: Multipart)
                 }
             };
             // Refuse a fifth image, or anything beside a video, before reading the file.
-            let images = stored.iter().filter(|m| m.kind == MediaKind::Image).count();
+            let images = stored.iter().filter(|m| m.kind.is_image_like()).count();
             let videos = stored.len() - images;
             match expected {
                 Some(MediaKind::Video) => check_counts(images, videos + 1)?,
@@ -69,7 +181,7 @@ pub async fn post_with_media(state: &AppState, me: Id, mut multipart: Multipart)
             let staged = state.media.stage(&mut field).await?;
             let media = state.media.process(staged, expected).await?;
             stored.push(media);
-            let images = stored.iter().filter(|m| m.kind == MediaKind::Image).count();
+            let images = stored.iter().filter(|m| m.kind.is_image_like()).count();
             check_counts(images, stored.len() - images)?;
         }
         let text = match text {

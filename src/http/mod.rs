@@ -151,6 +151,7 @@ fn api(limits: &AuthLimits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tweets::like))
         .routes(routes!(tweets::unlike))
         .routes(routes!(tweets::view))
+        .routes(routes!(media::describe))
         .routes(routes!(notifications::list))
         .routes(routes!(notifications::mark_read))
         .routes(routes!(notifications::unread_count))

@@ -7,33 +7,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{AuthUser, MaybeAuthUser, parse_id};
+use super::media::MediaBody;
 use super::pages::{PageBody, PageQuery};
 use super::users::UserBody;
 use super::{ApiResult, AppState, Problem};
-use crate::domain::{FieldErrors, Id, Media, MediaKind, Timestamp, Tweet};
+use crate::domain::{FieldErrors, Id, Timestamp, Tweet};
 use crate::error::Error;
 use crate::services::pages::page_request;
 use crate::services::tweets::{Change, Tweets};
-
-/// An image or video attached to a tweet.
-#[derive(Serialize, ToSchema)]
-pub struct MediaBody {
-    #[schema(value_type = String)]
-    id: Id,
-    #[schema(value_type = String, example = "image")]
-    kind: MediaKind,
-    #[schema(example = "image/jpeg")]
-    content_type: String,
-    /// Fetch with a plain GET; relative to this server unless `CHIRP_PUBLIC_URL` is set.
-    #[schema(example = "/media/7294638123456512.jpg")]
-    url: String,
-    size_bytes: i64,
-    width: Option<i64>,
-    height: Option<i64>,
-    /// Videos only.
-    duration_ms: Option<i64>,
-    thumbnail_url: Option<String>,
-}
 
 /// A tweet, with its author and media.
 #[derive(Serialize, ToSchema)]
@@ -53,26 +34,11 @@ pub struct TweetBody {
 
 impl TweetBody {
     pub fn new(t: Tweet, media_base: &str) -> Self {
-        let url = |key: &str| format!("{media_base}/media/{key}");
         Self {
             id: t.id,
             author: UserBody::public(t.author),
             content: t.content,
-            media: t
-                .media
-                .into_iter()
-                .map(|m: Media| MediaBody {
-                    id: m.id,
-                    kind: m.kind,
-                    content_type: m.content_type,
-                    url: url(&m.key),
-                    size_bytes: m.size_bytes,
-                    width: m.width,
-                    height: m.height,
-                    duration_ms: m.duration_ms,
-                    thumbnail_url: m.thumbnail_key.as_deref().map(url),
-                })
-                .collect(),
+            media: t.media.into_iter().map(|m| MediaBody::new(m, media_base)).collect(),
             like_count: t.like_count,
             view_count: t.view_count,
             liked_by_me: t.liked_by_me,
@@ -98,6 +64,8 @@ pub struct NewTweetForm {
     /// Up to 4 images (JPEG, PNG, GIF, WebP) or 1 video (MP4, QuickTime, WebM). Repeat the field for several.
     #[schema(value_type = Vec<String>, format = Binary)]
     media: Vec<Vec<u8>>,
+    /// Optional, after a `media` file: its alt text (up to 1,500 characters).
+    description: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::search::TweetQuery;
-use crate::domain::{Id, Media, MediaKind, Timestamp, Tweet, User};
+use crate::domain::{AltText, Id, Media, MediaKind, Timestamp, Tweet, User};
 
 pub use events::{NewNotification, NotificationRecord, NotificationStore, OutboxMessage, OutboxStore};
 pub use postgres::PostgresStore;
@@ -136,8 +136,8 @@ pub(super) const TWEET_SELECT: &str = "SELECT t.id, t.content, t.like_count, t.v
      u.followers_count, u.followings_count, u.tweets_count \
      FROM tweets t JOIN users u ON u.id = t.author_id";
 
-pub(super) const MEDIA_COLUMNS: &str =
-    "id, tweet_id, kind, content_type, storage_key, thumbnail_key, size_bytes, width, height, duration_ms";
+pub(super) const MEDIA_COLUMNS: &str = "id, tweet_id, kind, content_type, storage_key, thumbnail_key, size_bytes, width, height, \
+     duration_ms, original_key, thumbnail_width, thumbnail_height, description, blurhash";
 
 #[derive(sqlx::FromRow)]
 pub(super) struct TweetRow {
@@ -174,9 +174,18 @@ pub(super) struct MediaRow {
     width: Option<i64>,
     height: Option<i64>,
     duration_ms: Option<i64>,
+    original_key: Option<String>,
+    thumbnail_width: Option<i64>,
+    thumbnail_height: Option<i64>,
+    description: Option<String>,
+    blurhash: Option<String>,
 }
 
 impl MediaRow {
+    pub(super) fn tweet_id(&self) -> Id {
+        Id::from_i64(self.tweet_id)
+    }
+
     pub(super) fn into_media(self) -> Media {
         Media {
             id: Id::from_i64(self.id),
@@ -188,6 +197,11 @@ impl MediaRow {
             width: self.width,
             height: self.height,
             duration_ms: self.duration_ms,
+            original_key: self.original_key,
+            thumbnail_width: self.thumbnail_width,
+            thumbnail_height: self.thumbnail_height,
+            description: self.description.map(AltText::from_stored),
+            blurhash: self.blurhash,
         }
     }
 }
@@ -391,10 +405,21 @@ pub trait SearchStore: Send + Sync + 'static {
     async fn list_users(&self, page: PageRequest) -> Result<Vec<User>, StoreError>;
 }
 
-/// Everything persistent; one implementation per database.
-pub trait Store: UserStore + TweetStore + GraphStore + SearchStore + OutboxStore + NotificationStore {}
+/// Media items on their own (alt text edits).
+#[async_trait]
+pub trait MediaRecordStore: Send + Sync + 'static {
+    /// A media item and the tweet it belongs to.
+    async fn media_item(&self, id: Id) -> Result<Option<(Id, Media)>, StoreError>;
 
-impl<T: UserStore + TweetStore + GraphStore + SearchStore + OutboxStore + NotificationStore> Store for T {}
+    /// Sets (or, with `None`, clears) a media item's description; returns the
+    /// item as changed, or `None` if there is no such item.
+    async fn set_media_description(&self, id: Id, description: Option<&AltText>) -> Result<Option<Media>, StoreError>;
+}
+
+/// Everything persistent; one implementation per database.
+pub trait Store: UserStore + TweetStore + GraphStore + SearchStore + OutboxStore + NotificationStore + MediaRecordStore {}
+
+impl<T: UserStore + TweetStore + GraphStore + SearchStore + OutboxStore + NotificationStore + MediaRecordStore> Store for T {}
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and applies its migrations.
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {

@@ -8,6 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 mod events;
 mod graph;
+mod media;
 mod search;
 mod tweets;
 

@@ -225,8 +225,9 @@ impl TweetStore for PostgresStore {
 
 async fn insert_media(conn: &mut PgConnection, tweet: Id, position: usize, m: &Media) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO media (id, tweet_id, position, kind, content_type, storage_key, thumbnail_key, size_bytes, width, height, duration_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO media (id, tweet_id, position, kind, content_type, storage_key, thumbnail_key, size_bytes, width, height, \
+         duration_ms, original_key, thumbnail_width, thumbnail_height, description, blurhash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(m.id.as_i64())
     .bind(tweet.as_i64())
@@ -239,6 +240,11 @@ async fn insert_media(conn: &mut PgConnection, tweet: Id, position: usize, m: &M
     .bind(m.width)
     .bind(m.height)
     .bind(m.duration_ms)
+    .bind(&m.original_key)
+    .bind(m.thumbnail_width)
+    .bind(m.thumbnail_height)
+    .bind(m.description.as_ref().map(|d| d.as_str()))
+    .bind(&m.blurhash)
     .execute(conn)
     .await
     .map_err(err)?;

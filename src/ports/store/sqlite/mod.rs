@@ -10,6 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 mod events;
 mod graph;
+mod media;
 mod search;
 mod tweets;
 

@@ -228,8 +228,9 @@ impl TweetStore for SqliteStore {
 
 async fn insert_media(conn: &mut SqliteConnection, tweet: Id, position: usize, m: &Media) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO media (id, tweet_id, position, kind, content_type, storage_key, thumbnail_key, size_bytes, width, height, duration_ms) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO media (id, tweet_id, position, kind, content_type, storage_key, thumbnail_key, size_bytes, width, height, \
+         duration_ms, original_key, thumbnail_width, thumbnail_height, description, blurhash) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(m.id.as_i64())
     .bind(tweet.as_i64())
@@ -242,6 +243,11 @@ async fn insert_media(conn: &mut SqliteConnection, tweet: Id, position: usize, m
     .bind(m.width)
     .bind(m.height)
     .bind(m.duration_ms)
+    .bind(&m.original_key)
+    .bind(m.thumbnail_width)
+    .bind(m.thumbnail_height)
+    .bind(m.description.as_ref().map(|d| d.as_str()))
+    .bind(&m.blurhash)
     .execute(conn)
     .await
     .map_err(err)?;
