@@ -45,16 +45,22 @@ function useLive(me) {
   return { unread, setUnread, live };
 }
 
+// Drawn, not emoji: the system may have no emoji font.
+const Bird = () => html`<svg class="glyph" viewBox="0 0 32 32" aria-hidden="true" focusable="false"><path fill="currentColor"
+  d="M5 23c5 2 12 1 16-5l1.6-4.7L26 12l-3.3-1.2C21.4 7 16.6 6.6 14.5 10.2 10 10.2 7.3 8 6 5.5c-.6 4.8 1.3 7.9 4.6 9.2-2.8 1.3-4.6 3.6-5.6 8.3z" /></svg>`;
+const Bell = () => html`<svg class="glyph" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path fill="currentColor"
+  d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1l-2-2z" /></svg>`;
+
 function Nav({ me, unread, path, onLogout }) {
   const item = (href, label, icon, extra) => html`<li><${Link} href=${href} aria-current=${path === href ? 'page' : undefined}>
     <span class="icon" aria-hidden="true">${icon}</span><span class="label">${label}</span>${extra}<//></li>`;
   const badge = unread > 0 && html`<span class="badge"><span aria-hidden="true">${unread > 99 ? '99+' : unread}</span><span class="sr-only">, ${unread} unread</span></span>`;
   return html`<nav class="nav" aria-label="Main">
-    <${Link} href="/" class="brand" aria-label="chirp home"><span aria-hidden="true">🐦</span><span class="label"> chirp</span><//>
+    <${Link} href="/" class="brand" aria-label="chirp home"><${Bird} /><span class="label"> chirp</span><//>
     <ul>
       ${item('/', 'Home', '⌂')}
       ${item('/search', 'Search', '⌕')}
-      ${item('/notifications', 'Notifications', '🔔', badge)}
+      ${item('/notifications', 'Notifications', html`<${Bell} />`, badge)}
       ${item('/@' + me.username, 'Profile', '☺')}
       ${item('/settings', 'Settings', '⚙')}
     </ul>
@@ -116,7 +122,7 @@ function App() {
   return html`<div class=${me ? 'shell' : 'shell signed-out'}>
     <a class="skip" href="#main">Skip to content</a>
     ${me ? html`<${Nav} me=${me} unread=${unread} path=${path} onLogout=${logout} />`
-      : html`<header class="nav signed-out-bar"><${Link} href="/login" class="brand">🐦 chirp<//><${Link} href="/signup" class="button">Sign up<//></header>`}
+      : html`<header class="nav signed-out-bar"><${Link} href="/login" class="brand"><${Bird} /> chirp<//><${Link} href="/signup" class="button">Sign up<//></header>`}
     <main id="main" tabindex="-1">${page}</main>
   </div>`;
 }

@@ -138,7 +138,7 @@ export function Tweet({ tweet: initial, me, onDeleted }) {
           aria-label=${(t.liked_by_me ? 'Unlike' : 'Like') + ', ' + plural(t.like_count, 'like')} onClick=${toggleLike}>
           <span aria-hidden="true">${t.liked_by_me ? '♥' : '♡'}</span> <span class="like-count">${count(t.like_count)}</span>
         </button>
-        <span class="views muted" title="Views"><span aria-hidden="true">👁</span> <span class="view-count">${count(t.view_count)}</span><span class="sr-only"> views</span></span>
+        <span class="views muted" title="Views"><span aria-hidden="true">◉</span> <span class="view-count">${count(t.view_count)}</span><span class="sr-only"> views</span></span>
         ${me && me.id === a.id && html`<button type="button" class="link-button muted" onClick=${remove}>Delete</button>`}
       </div>
       <${Alert} error=${error} />

@@ -65,6 +65,9 @@ const MESSAGES = {
 export function problemMessage(err) {
   if (!err) return '';
   let m = MESSAGES[err.code] || err.message || 'Something went wrong.';
+  if (err.code === 'validation_failed' && err.errors) {
+    m = m.replace(/\.$/, ': ') + Object.entries(err.errors).map(([k, v]) => `${k}: ${[].concat(v).join(', ')}`).join('; ') + '.';
+  }
   if ((err.code === 'rate_limited' || err.code === 'too_many_attempts') && err.retryAfter) {
     m += ` Try again in ${err.retryAfter} second${err.retryAfter === 1 ? '' : 's'}.`;
   }

@@ -325,7 +325,7 @@ await step('screenshots: timeline, profile and composer at phone and desktop wid
 
     const c = await newPage({ viewport, storageState: aliceState });
     await c.goto(BASE + '/');
-    await c.getByLabel('What is happening?').fill('Down the rabbit hole, with pictures 🐇');
+    await c.getByLabel('What is happening?').fill('Down the rabbit hole, with pictures.');
     await c.locator('#compose-files').setInputFiles([fixture('image.png'), fixture('image2.png')]);
     await c.getByRole('img', { name: 'Attached image 2' }).waitFor();
     await c.screenshot({ path: path.join(SCREENSHOTS, `composer-${label}.png`) });
