@@ -177,7 +177,7 @@ export function FollowButton({ user, onChange }) {
   };
   return html`<div class="follow">
     <button type="button" class=${following ? 'button secondary' : 'button'} disabled=${busy} onClick=${toggle}
-      aria-label=${(following ? 'Unfollow @' : 'Follow @') + user.username}>${following ? 'Following' : 'Follow'}</button>
+      aria-label=${(following ? 'Unfollow @' : 'Follow @') + user.username}>${following ? 'Unfollow' : 'Follow'}</button>
     <${Alert} error=${error} />
   </div>`;
 }

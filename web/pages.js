@@ -257,7 +257,7 @@ export function Search({ me, query }) {
     <${Heading}>Search<//>
     <form role="search" class="search-form" onSubmit=${(e) => { e.preventDefault(); go(text.trim(), type); }}>
       <label for="search-q" class="sr-only">Search chirp</label>
-      <input id="search-q" type="search" placeholder="Words, a "quoted phrase", or a username" value=${text} onInput=${(e) => setText(e.target.value)} />
+      <input id="search-q" type="search" placeholder=${'Words, a "quoted phrase", or a username'} value=${text} onInput=${(e) => setText(e.target.value)} />
       <button class="button">Search</button>
     </form>
     <nav class="tabs" aria-label="Search in">
