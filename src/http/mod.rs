@@ -29,7 +29,7 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -136,7 +136,7 @@ fn limited(router: OpenApiRouter<AppState>, limit: &Option<Arc<RateLimit>>) -> O
 
 /// The OpenAPI document and the router it describes.
 fn api(limits: &AuthLimits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(limited(OpenApiRouter::new().routes(routes!(accounts::register)), &limits.register))
         .merge(limited(OpenApiRouter::new().routes(routes!(accounts::verify_register)), &limits.verify))
         .merge(limited(OpenApiRouter::new().routes(routes!(accounts::login)), &limits.login))
@@ -165,7 +165,24 @@ fn api(limits: &AuthLimits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
-        .split_for_parts()
+        .split_for_parts();
+    (router, with_cookie_alternative(doc))
+}
+
+/// Every operation that takes a bearer token also takes the web client's
+/// session cookie (`session`): say so, as an alternative requirement.
+fn with_cookie_alternative(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let takes_bearer = |r: &SecurityRequirement| serde_json::to_value(r).is_ok_and(|v| v.get("bearer").is_some());
+    for item in doc.paths.paths.values_mut() {
+        for op in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten() {
+            if let Some(security) = &mut op.security
+                && security.iter().any(takes_bearer)
+            {
+                security.push(SecurityRequirement::new("cookie", Vec::<String>::new()));
+            }
+        }
+    }
+    doc
 }
 
 /// The OpenAPI document alone (for tools and tests).

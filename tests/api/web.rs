@@ -197,3 +197,15 @@ async fn the_notification_stream_takes_the_cookie() {
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
 }
+
+#[tokio::test]
+async fn the_openapi_document_offers_the_cookie_wherever_a_bearer_token_is_taken() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.client.get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(doc["components"]["securitySchemes"]["cookie"]["in"], "cookie");
+    assert_eq!(doc["components"]["securitySchemes"]["cookie"]["name"], "chirp_session");
+    let security = doc["paths"]["/api/v1/timeline"]["get"]["security"].as_array().unwrap().clone();
+    assert!(security.iter().any(|r| r.get("bearer").is_some()));
+    assert!(security.iter().any(|r| r.get("cookie").is_some()));
+    assert!(doc["paths"]["/api/v1/session"]["post"].is_object());
+}
