@@ -164,7 +164,7 @@ export function Profile({ me, username, tab, onMe }) {
       <${Heading} className="profile-name">${user.name}<//>
       <p class="muted">@${user.username}</p>
       ${user.bio && html`<p class="bio">${user.bio}</p>`}
-      <p class="muted">Joined <${Time} iso=${user.created_at} /></p>
+      <p class="muted">Joined <time datetime=${user.created_at}>${new Date(user.created_at).toLocaleDateString(undefined, { month: 'long', year: 'numeric' })}</time></p>
       <p class="counts"><strong>${count(user.followings_count)}</strong> Following · <strong>${count(user.followers_count)}</strong> ${user.followers_count === 1 ? 'Follower' : 'Followers'}</p>
     </section>
     <nav class="tabs" aria-label="Profile sections">
