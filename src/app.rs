@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::domain::IdGenerator;
 use crate::http::rate_limit::RateLimit;
+use crate::http::session::Sessions;
 use crate::http::{self, AppState, AuthLimits, HttpSettings};
 use crate::ports::broker::{Broker, KafkaBroker, MemoryBroker, TopicLayout};
 use crate::ports::cache::{Cache, HomeTimelines, MemoryCache, MemoryHomeTimelines, RedisCache, RedisHomeTimelines};
@@ -243,6 +244,11 @@ impl Application {
             media_base: config.public_url.as_deref().map(|u| u.trim_end_matches('/')).unwrap_or("").into(),
             json_body_limit: config.json_body_limit,
             tokens,
+            sessions: Arc::new(Sessions::new(
+                tokens::derive_key(&secret, "chirp csrf tokens"),
+                config.public_url.as_deref(),
+                config.jwt_ttl,
+            )),
             store: store.clone(),
             cache: cache.clone(),
             metrics: metrics.clone(),

@@ -32,6 +32,9 @@ pub enum Error {
     Unauthorized(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
+    /// A cookie-authenticated write without the session's CSRF token.
+    #[error("this request needs the session's X-CSRF-Token header and must come from the same site")]
+    CsrfFailed,
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]

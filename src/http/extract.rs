@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::{FieldErrors, Id};
 use crate::error::Error;
-use crate::http::AppState;
+use crate::http::{AppState, session};
 
 /// A JSON body. Syntax errors are 400 `malformed_json`; a well-formed body of
 /// the wrong shape is 422 `validation_failed` naming the field; a body over
@@ -60,21 +60,31 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     Ok(value)
 }
 
-/// The user a valid bearer token was issued to. Missing, malformed, expired,
+/// The user a valid bearer token (or session cookie) was issued to. Missing, malformed, expired,
 /// badly signed tokens and tokens of unknown users are all 401.
 #[derive(Clone, Copy, Debug)]
 pub struct AuthUser(pub Id);
 
-/// Like `AuthUser`, but no `Authorization` header at all is `None`. A header
-/// with a bad token is still 401: a client sending a token expects it to count.
+/// Like `AuthUser`, but no `Authorization` header (and no session cookie) at
+/// all is `None`. A bad token is still 401: a client sending a token expects
+/// it to count.
 #[derive(Clone, Copy, Debug)]
 pub struct MaybeAuthUser(pub Option<Id>);
 
 const BAD_TOKEN: &str = "a valid bearer token is required";
 
+/// A bearer token when `Authorization` is sent (API clients); otherwise the
+/// web client's session cookie (see `session`), with its CSRF check.
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Id>, Error> {
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
+        let Some(token) = session::cookie_token(&parts.headers) else {
+            return Ok(None);
+        };
+        let id = session::authenticate(parts, state, token).await?;
+        if !state.accounts.exists(id).await? {
+            return Err(Error::Unauthorized(BAD_TOKEN));
+        }
+        return Ok(Some(id));
     };
     let value = value.to_str().map_err(|_| Error::Unauthorized(BAD_TOKEN))?;
     let token = value

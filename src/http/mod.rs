@@ -12,8 +12,10 @@ pub mod pages;
 pub mod problem;
 pub mod profile;
 pub mod rate_limit;
+pub mod session;
 pub mod tweets;
 pub mod users;
+pub mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +32,7 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -64,6 +66,8 @@ pub struct AppState {
     pub media_base: Arc<str>,
     pub json_body_limit: usize,
     pub tokens: Arc<Tokens>,
+    /// Cookie sessions of the web client (CSRF key, cookie flags).
+    pub sessions: Arc<session::Sessions>,
     pub store: Arc<dyn Store>,
     pub cache: Arc<dyn Cache>,
     pub metrics: PrometheusHandle,
@@ -114,6 +118,16 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
+        // The web client's session (POST /api/v1/session): any bearer endpoint
+        // also takes the cookie; writes then need `X-CSRF-Token` (403 `csrf_failed`).
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                session::COOKIE,
+                "HttpOnly, SameSite=Strict session cookie set by POST /api/v1/session; requests other than \
+                 GET/HEAD/OPTIONS also need the header X-CSRF-Token (from the session's answer), else 403 csrf_failed",
+            ))),
+        );
     }
 }
 
@@ -126,10 +140,13 @@ fn limited(router: OpenApiRouter<AppState>, limit: &Option<Arc<RateLimit>>) -> O
 
 /// The OpenAPI document and the router it describes.
 fn api(limits: &AuthLimits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(limited(OpenApiRouter::new().routes(routes!(accounts::register)), &limits.register))
         .merge(limited(OpenApiRouter::new().routes(routes!(accounts::verify_register)), &limits.verify))
         .merge(limited(OpenApiRouter::new().routes(routes!(accounts::login)), &limits.login))
+        .merge(limited(OpenApiRouter::new().routes(routes!(session::create)), &limits.login))
+        .merge(limited(OpenApiRouter::new().routes(routes!(session::verify_register)), &limits.verify))
+        .routes(routes!(session::current, session::delete))
         .routes(routes!(accounts::me, profile::edit_me))
         // The avatar streams through the media pipeline under the image size limit.
         .merge(
@@ -157,7 +174,24 @@ fn api(limits: &AuthLimits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
-        .split_for_parts()
+        .split_for_parts();
+    (router, with_cookie_alternative(doc))
+}
+
+/// Every operation that takes a bearer token also takes the web client's
+/// session cookie (`session`): say so, as an alternative requirement.
+fn with_cookie_alternative(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let takes_bearer = |r: &SecurityRequirement| serde_json::to_value(r).is_ok_and(|v| v.get("bearer").is_some());
+    for item in doc.paths.paths.values_mut() {
+        for op in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten() {
+            if let Some(security) = &mut op.security
+                && security.iter().any(takes_bearer)
+            {
+                security.push(SecurityRequirement::new("cookie", Vec::<String>::new()));
+            }
+        }
+    }
+    doc
 }
 
 /// The OpenAPI document alone (for tools and tests).
@@ -167,11 +201,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 pub fn router(state: AppState, settings: HttpSettings) -> Router {
     let (api, doc) = api(&settings.limits);
+    let media_base = state.media_base.clone();
     // Media answers are bytes, and its errors are problems already: inside the
     // layers all the same, so that its requests are traced, counted and given an id.
     let routes =
         api.route("/media/{*key}", axum::routing::get(media::serve)).fallback(|| async { Error::NotFound }).with_state(state);
-    layered(routes, &settings).merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", doc))
+    layered(routes, &settings).merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", doc)).merge(web::router(&media_base))
 }
 
 /// The layers every response goes through, outermost last.

@@ -87,6 +87,7 @@ impl IntoResponse for Error {
             Error::InvalidCredentials => (Problem::new(S::UNAUTHORIZED, "invalid_credentials", detail), None, None),
             Error::Unauthorized(_) => (Problem::new(S::UNAUTHORIZED, "unauthorized", detail), None, None),
             Error::Forbidden(_) => (Problem::new(S::FORBIDDEN, "forbidden", detail), None, None),
+            Error::CsrfFailed => (Problem::new(S::FORBIDDEN, "csrf_failed", detail), None, None),
             Error::PayloadTooLarge(_) => (Problem::new(S::PAYLOAD_TOO_LARGE, "payload_too_large", detail), None, None),
             Error::UnsupportedMediaType(_) => {
                 (Problem::new(S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", detail), None, None)

@@ -21,3 +21,4 @@ mod seed;
 mod smtp;
 mod timeline;
 mod tweets;
+mod web;

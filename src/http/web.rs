@@ -1,0 +1,199 @@
+//! The web client: static files embedded in the binary (no build step; see
+//! web/README.md), served at `/` and at the client's own paths (`/@alice`,
+//! `/search`, ...), so a reload or a shared link opens the right page.
+//!
+//! Each file is gzipped once, on first use, and served with an ETag; the
+//! page itself carries a strict Content-Security-Policy (no inline script or
+//! style; connections only to this origin; images also from the media origin).
+
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+
+struct Asset {
+    path: &'static str,
+    content_type: &'static str,
+    bytes: &'static [u8],
+}
+
+macro_rules! asset {
+    ($path:literal, $content_type:expr) => {
+        Asset {
+            path: $path,
+            content_type: $content_type,
+            bytes: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/", $path)),
+        }
+    };
+}
+
+const JS: &str = "text/javascript; charset=utf-8";
+
+const ASSETS: &[Asset] = &[
+    asset!("index.html", "text/html; charset=utf-8"),
+    asset!("style.css", "text/css; charset=utf-8"),
+    asset!("app.js", JS),
+    asset!("api.js", JS),
+    asset!("util.js", JS),
+    asset!("components.js", JS),
+    asset!("pages.js", JS),
+    asset!("vendor/htm-preact.js", JS),
+    asset!("icon.svg", "image/svg+xml"),
+];
+
+/// An asset ready to serve: its bytes gzipped and its ETag.
+struct Prepared {
+    asset: &'static Asset,
+    gzipped: Vec<u8>,
+    etag: HeaderValue,
+}
+
+fn prepared() -> &'static [Prepared] {
+    static PREPARED: OnceLock<Vec<Prepared>> = OnceLock::new();
+    PREPARED.get_or_init(|| {
+        ASSETS
+            .iter()
+            .map(|asset| {
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+                gz.write_all(asset.bytes).expect("gzip into memory");
+                let gzipped = gz.finish().expect("gzip into memory");
+                let digest = Sha256::digest(asset.bytes);
+                let etag = format!("\"{}\"", digest.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>());
+                Prepared { asset, gzipped, etag: HeaderValue::try_from(etag).expect("hex is a valid header") }
+            })
+            .collect()
+    })
+}
+
+fn find(path: &str) -> Option<&'static Prepared> {
+    prepared().iter().find(|p| p.asset.path == path)
+}
+
+/// Headers of the page: the policy the whole client runs under.
+struct Page {
+    csp: HeaderValue,
+}
+
+/// `default-src 'self'`, nothing inline, and media possibly on another
+/// origin (`CHIRP_PUBLIC_URL`, or an S3 endpoint behind it).
+fn content_security_policy(media_base: &str) -> String {
+    let media_origin = url::Url::parse(media_base).ok().map(|u| u.origin().ascii_serialization()).filter(|o| o != "null");
+    let media = media_origin.map(|o| format!(" {o}")).unwrap_or_default();
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:{media}; \
+         media-src 'self' blob:{media}; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+fn serve(prepared: &Prepared, request: &HeaderMap) -> Response {
+    let mut response = if request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|t| t.trim() == prepared.etag || t.trim() == "*"))
+    {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let gzip = request
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|e| e.split(';').next().is_some_and(|e| e.trim() == "gzip")));
+        let mut response = if gzip {
+            let mut r = prepared.gzipped.clone().into_response();
+            r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            r
+        } else {
+            prepared.asset.bytes.into_response()
+        };
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(prepared.asset.content_type));
+        response
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, prepared.etag.clone());
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    // File names carry no version: always revalidate (a 304 when unchanged).
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+async fn index(State(page): State<Arc<Page>>, headers: HeaderMap) -> Response {
+    let mut response = serve(find("index.html").expect("index.html is embedded"), &headers);
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, page.csp.clone());
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {
+    match find(&path).filter(|p| p.asset.path != "index.html") {
+        Some(p) => serve(p, &headers),
+        None => Error::NotFound.into_response(),
+    }
+}
+
+/// The client's own top-level pages; anything else at one segment is 404.
+fn is_page(segment: &str) -> bool {
+    matches!(segment, "login" | "signup" | "search" | "notifications" | "settings") || is_profile(segment)
+}
+
+fn is_profile(segment: &str) -> bool {
+    segment.strip_prefix('@').is_some_and(|name| !name.is_empty() && name.len() <= 30)
+}
+
+async fn page(state: State<Arc<Page>>, Path(segment): Path<String>, headers: HeaderMap) -> Response {
+    if is_page(&segment) { index(state, headers).await } else { Error::NotFound.into_response() }
+}
+
+async fn subpage(state: State<Arc<Page>>, Path((segment, sub)): Path<(String, String)>, headers: HeaderMap) -> Response {
+    if is_profile(&segment) && matches!(sub.as_str(), "followers" | "followings") {
+        index(state, headers).await
+    } else {
+        Error::NotFound.into_response()
+    }
+}
+
+/// `/`, `/app/*` (the files), and the client's paths.
+pub fn router(media_base: &str) -> Router {
+    let page_state =
+        Arc::new(Page { csp: HeaderValue::try_from(content_security_policy(media_base)).expect("a policy of ASCII origins") });
+    Router::new()
+        .route("/", get(index))
+        .route("/app/{*path}", get(file))
+        .route("/{page}", get(page))
+        .route("/{page}/{sub}", get(subpage))
+        .with_state(page_state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_allows_media_from_the_public_origin_only() {
+        assert!(content_security_policy("").contains("img-src 'self' data: blob:;"));
+        let csp = content_security_policy("https://media.example.com/chirp");
+        assert!(csp.contains("img-src 'self' data: blob: https://media.example.com;"));
+        assert!(csp.contains("script-src 'self';"));
+    }
+
+    #[test]
+    fn every_embedded_file_is_prepared() {
+        assert_eq!(prepared().len(), ASSETS.len());
+        assert!(prepared().iter().all(|p| !p.gzipped.is_empty()));
+    }
+
+    #[test]
+    fn only_client_paths_are_pages() {
+        assert!(is_page("@alice") && is_page("search"));
+        assert!(!is_page("@") && !is_page("favicon.ico") && !is_page("alice"));
+    }
+}
