@@ -97,7 +97,7 @@ impl Avatars {
         &self,
         body: impl Stream<Item = std::result::Result<Bytes, E>> + Unpin,
     ) -> Result<String> {
-        let limits = self.media.limits().clone();
+        let limits = *self.media.limits();
         let over = Arc::new(AtomicBool::new(false));
         let mut seen = 0u64;
         let flag = over.clone();

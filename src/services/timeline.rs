@@ -137,20 +137,20 @@ impl Timelines {
     pub async fn page(&self, reader: Id, page: PageRequest) -> Result<Vec<Tweet>> {
         let limit = page.limit as usize;
         if !self.settings.keep {
-            return self.from_database(reader, page).await;
+            return self.page_from_database(reader, page).await;
         }
         let Some(ids) = self.kept_ids(reader, page).await? else {
-            return self.from_database(reader, page).await;
+            return self.page_from_database(reader, page).await;
         };
         let tweets = self.cache.tweets(&ids, Some(reader)).await?;
         if tweets.len() < ids.len() && ids.len() == limit {
             // Some were deleted: the kept ids no longer fill the page.
-            return self.from_database(reader, page).await;
+            return self.page_from_database(reader, page).await;
         }
         Ok(tweets)
     }
 
-    async fn from_database(&self, reader: Id, page: PageRequest) -> Result<Vec<Tweet>> {
+    async fn page_from_database(&self, reader: Id, page: PageRequest) -> Result<Vec<Tweet>> {
         metrics::counter!("chirp_timeline_database_pages_total").increment(1);
         let ids = self.store.home_timeline_ids(reader, page.before, page.limit).await?;
         Ok(self.cache.tweets(&ids, Some(reader)).await?)

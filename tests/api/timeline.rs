@@ -28,7 +28,7 @@ impl Model {
             .filter(|&(_, &author)| author == reader || self.follows.contains(&(reader, author)))
             .map(|(id, _)| (id.parse::<i64>().unwrap(), id.clone()))
             .collect();
-        ids.sort_by(|a, b| b.0.cmp(&a.0));
+        ids.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
         ids.into_iter().map(|(_, id)| id).collect()
     }
 }
