@@ -192,15 +192,18 @@ impl TweetCache {
     }
 
     /// One tweet, exact: in a shared deployment its counters and the
-    /// viewer's like are read from the database.
+    /// viewer's like are read from the database (two lookups by key), the
+    /// body and author still from memory.
     pub async fn tweet(&self, id: Id, viewer: Option<Id>) -> Result<Option<Tweet>, StoreError> {
-        if self.shared {
-            self.mark_changed(id);
-            if let Some(viewer) = viewer {
-                self.forget_likes_of(viewer);
-            }
+        if !self.shared {
+            return Ok(self.tweets(&[id], viewer).await?.pop());
         }
-        Ok(self.tweets(&[id], viewer).await?.pop())
+        self.mark_changed(id);
+        let Some(mut tweet) = self.tweets(&[id], None).await?.pop() else { return Ok(None) };
+        if let Some(viewer) = viewer {
+            tweet.liked_by_me = !self.store.liked_among(viewer, &[id]).await?.is_empty();
+        }
+        Ok(Some(tweet))
     }
 
     /// Keeps a tweet just written.
@@ -326,10 +329,6 @@ impl TweetCache {
             }
         }
         self.mark_changed(tweet);
-    }
-
-    fn forget_likes_of(&self, viewer: Id) {
-        self.likes.invalidate(&viewer.as_i64());
     }
 
     /// The tweet's counters changed by a write: read them again when next needed.
