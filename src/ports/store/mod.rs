@@ -392,9 +392,6 @@ pub trait TweetStore: Send + Sync + 'static {
     /// Tweets, newest first: all of them, or one author's.
     async fn list_tweets(&self, author: Option<Id>, page: PageRequest, viewer: Option<Id>) -> Result<Vec<Tweet>, StoreError>;
 
-    /// Tweets of the accounts `user` follows and of `user`, newest first.
-    async fn timeline(&self, user: Id, page: PageRequest) -> Result<Vec<Tweet>, StoreError>;
-
     /// Adds a like; `Ok(false)` if it was there already. `NotFound` if the tweet is not.
     /// A new like of someone else's tweet appends a `TweetLiked` event with
     /// id `event_id` to the outbox in the same transaction.

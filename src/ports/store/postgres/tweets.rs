@@ -135,20 +135,6 @@ impl TweetStore for PostgresStore {
         self.hydrate(rows, viewer).await
     }
 
-    async fn timeline(&self, user: Id, page: PageRequest) -> Result<Vec<Tweet>, StoreError> {
-        let rows: Vec<TweetRow> = sqlx::query_as(&format!(
-            "{TWEET_SELECT} WHERE t.author_id IN (SELECT followee_id FROM follows WHERE follower_id = $1 UNION ALL SELECT $1) \
-             AND t.id < $2 ORDER BY t.id DESC LIMIT $3"
-        ))
-        .bind(user.as_i64())
-        .bind(before(page))
-        .bind(i64::from(page.limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err)?;
-        self.hydrate(rows, Some(user)).await
-    }
-
     async fn like(&self, user: Id, tweet: Id, at: Timestamp, event_id: Id) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(err)?;
         // The foreign key makes a like of a missing (or concurrently deleted) tweet a NotFound.
