@@ -228,7 +228,8 @@ fn layered(routes: Router, settings: &HttpSettings) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        // Tokens travel in a header, never in cookies: any origin may call, none with credentials.
+        // Any origin may call with a bearer token; none with credentials, so the web client's
+        // session cookie is never sent cross-origin (and its writes need the CSRF token too).
         .layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any).max_age(Duration::from_secs(3600)))
 }
 
