@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::Id;
 use crate::domain::events::{TIMELINE_SCHEMA_VERSION, TWEET_DELETED, TWEET_POSTED, TimelineEvent};
-use crate::ports::broker::{Broker, Delivery, Subscription};
+use crate::ports::broker::{Broker, Delivery, Subscription, keep_consuming};
 use crate::ports::store::Store;
 use crate::services::timeline::Timelines;
 use crate::services::tweet_cache::TweetCache;
@@ -31,23 +31,8 @@ pub struct FanoutWorker {
 
 impl FanoutWorker {
     pub async fn run(self, stop: CancellationToken) {
-        let mut backoff = Duration::from_millis(250);
-        while !stop.is_cancelled() {
-            match self.broker.subscribe(&self.topic, &self.group).await {
-                Ok(subscription) => {
-                    backoff = Duration::from_millis(250);
-                    if let Err(e) = self.consume(subscription, &stop).await {
-                        tracing::warn!(error = format!("{e:#}"), "fan-out: subscription failed; resubscribing");
-                    }
-                }
-                Err(e) => tracing::warn!(error = format!("{e:#}"), "fan-out: cannot subscribe yet"),
-            }
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(10));
-        }
+        let (broker, topic, group) = (self.broker.clone(), self.topic.clone(), self.group.clone());
+        keep_consuming(broker.as_ref(), &topic, &group, "fan-out", &stop, |s| self.consume(s, &stop)).await;
     }
 
     async fn consume(&self, mut subscription: Box<dyn Subscription>, stop: &CancellationToken) -> anyhow::Result<()> {
@@ -68,13 +53,7 @@ impl FanoutWorker {
                     wait = (wait * 2).min(Duration::from_secs(5));
                 }
             }
-            let mut last: std::collections::BTreeMap<i32, &Delivery> = std::collections::BTreeMap::new();
-            for d in &batch {
-                last.insert(d.partition, d);
-            }
-            for d in last.values() {
-                subscription.commit(d).await?;
-            }
+            subscription.commit_batch(&batch).await?;
             metrics::counter!("chirp_fanout_events_total").increment(batch.len() as u64);
         }
     }

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::events::{LIKE_SCHEMA_VERSION, TWEET_LIKED, TweetLiked};
 use crate::domain::{Id, IdGenerator, Timestamp};
 use crate::error::{Error, Result};
-use crate::ports::broker::{Broker, Delivery, Subscription};
+use crate::ports::broker::{Broker, Delivery, Subscription, keep_consuming};
 use crate::ports::store::{NewNotification, NotificationRecord, PageRequest, Store, StoreError};
 use crate::services::live::{Announcement, LiveHub, LiveStream};
 use crate::services::pages::Page;
@@ -73,23 +73,8 @@ pub struct NotificationConsumer {
 
 impl NotificationConsumer {
     pub async fn run(self, stop: CancellationToken) {
-        let mut backoff = Duration::from_millis(250);
-        while !stop.is_cancelled() {
-            match self.broker.subscribe(&self.topic, &self.group).await {
-                Ok(subscription) => {
-                    backoff = Duration::from_millis(250);
-                    if let Err(e) = self.consume(subscription, &stop).await {
-                        tracing::warn!(error = format!("{e:#}"), "notification consumer: subscription failed; resubscribing");
-                    }
-                }
-                Err(e) => tracing::warn!(error = format!("{e:#}"), "notification consumer: cannot subscribe yet"),
-            }
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(10));
-        }
+        let (broker, topic, group) = (self.broker.clone(), self.topic.clone(), self.group.clone());
+        keep_consuming(broker.as_ref(), &topic, &group, "notification consumer", &stop, |s| self.consume(s, &stop)).await;
     }
 
     async fn consume(&self, mut subscription: Box<dyn Subscription>, stop: &CancellationToken) -> anyhow::Result<()> {
@@ -119,13 +104,7 @@ impl NotificationConsumer {
                 }
             }
             // Offsets only after the database commit; the last of each partition covers the rest.
-            let mut last: std::collections::BTreeMap<i32, &Delivery> = std::collections::BTreeMap::new();
-            for d in &batch {
-                last.insert(d.partition, d);
-            }
-            for d in last.values() {
-                subscription.commit(d).await?;
-            }
+            subscription.commit_batch(&batch).await?;
             metrics::counter!("chirp_consumer_messages_total").increment(batch.len() as u64);
             if lag_sampled.elapsed() > Duration::from_secs(5) {
                 lag_sampled = std::time::Instant::now();

@@ -85,8 +85,53 @@ pub trait Subscription: Send {
     /// is processed.
     async fn commit(&mut self, delivery: &Delivery) -> Result<(), BrokerError>;
 
+    /// Records that all of `batch` is processed: the last delivery of each partition.
+    async fn commit_batch(&mut self, batch: &[Delivery]) -> Result<(), BrokerError> {
+        let mut last: std::collections::BTreeMap<i32, &Delivery> = std::collections::BTreeMap::new();
+        for d in batch {
+            last.insert(d.partition, d);
+        }
+        for d in last.values() {
+            self.commit(d).await?;
+        }
+        Ok(())
+    }
+
     /// Messages published but not yet consumed by this group, where known.
     async fn lag(&mut self) -> Option<i64> {
         None
+    }
+}
+
+/// Keeps a consumer of `topic` in `group` going until `stop`: subscribes,
+/// hands the subscription to `consume`, and when that fails (or subscribing
+/// does) subscribes again after a growing pause. `name` is for the logs.
+pub async fn keep_consuming<F, Fut>(
+    broker: &dyn Broker,
+    topic: &str,
+    group: &str,
+    name: &str,
+    stop: &tokio_util::sync::CancellationToken,
+    mut consume: F,
+) where
+    F: FnMut(Box<dyn Subscription>) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let mut backoff = std::time::Duration::from_millis(250);
+    while !stop.is_cancelled() {
+        match broker.subscribe(topic, group).await {
+            Ok(subscription) => {
+                backoff = std::time::Duration::from_millis(250);
+                if let Err(e) = consume(subscription).await {
+                    tracing::warn!(error = format!("{e:#}"), "{name}: subscription failed; resubscribing");
+                }
+            }
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "{name}: cannot subscribe yet"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
     }
 }
