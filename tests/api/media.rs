@@ -791,12 +791,6 @@ fn large_png(edge: u32) -> Vec<u8> {
     encode(image::ImageFormat::Png, edge, edge)
 }
 
-fn memory_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 #[tokio::test]
 async fn image_decodes_are_bounded_and_excess_uploads_get_503_with_retry_after() {
     let app = TestApp::spawn_with(|c| {
@@ -831,28 +825,29 @@ async fn image_decodes_are_bounded_and_excess_uploads_get_503_with_retry_after()
 /// one decode's worth (6 MiB above it measured).
 #[tokio::test]
 async fn many_concurrent_large_uploads_keep_peak_memory_bounded() {
-    let app = TestApp::spawn_with(|c| {
-        c.media_decode_slots = Some(1);
-        // Nine uploads one after another take a while on a loaded machine (and S3).
-        c.media_decode_wait = std::time::Duration::from_secs(300);
-        c.request_timeout = std::time::Duration::from_secs(300);
-    })
-    .await;
-    let (_, token) = app.sign_up("heavy").await;
+    // A chirp process of its own: the peak RSS measured is that process's,
+    // not the test runner's, where other tests decode images at the same time.
+    let mut shared = crate::process::backends("heavy").await;
+    shared.push(("CHIRP_MEDIA_DECODE_SLOTS".into(), "1".into()));
+    // Nine uploads one after another take a while on a loaded machine (and S3).
+    shared.push(("CHIRP_MEDIA_DECODE_WAIT".into(), "300s".into()));
+    shared.push(("CHIRP_REQUEST_TIMEOUT".into(), "300s".into()));
+    let chirp = crate::process::Chirp::start_node(shared, 9).await;
     let client = reqwest::Client::new();
+    let (_, token) = chirp.sign_up(&client, "heavy").await;
     let post = |png: Vec<u8>| {
         let form = Form::new().part("media", file(png, "l.png", "image/png"));
-        client.post(app.url("/api/v1/tweet")).bearer_auth(&token).multipart(form).send()
+        client.post(chirp.url("/api/v1/tweet")).bearer_auth(&token).multipart(form).send()
     };
     let png = large_png(4000);
     // Warm up: the first decode's allocations, and what the allocator keeps, count as baseline.
     assert_eq!(post(png.clone()).await.unwrap().status(), StatusCode::CREATED);
-    let before = memory_kib("VmHWM:");
+    let before = chirp.memory_kib("VmHWM:");
     let uploads = (0..8).map(|_| post(png.clone()));
     for r in futures::future::join_all(uploads).await {
         assert_eq!(r.unwrap().status(), StatusCode::CREATED);
     }
-    let grew_mib = memory_kib("VmHWM:").saturating_sub(before) / 1024;
+    let grew_mib = chirp.memory_kib("VmHWM:").saturating_sub(before) / 1024;
     assert!(grew_mib < 120, "peak memory grew by {grew_mib} MiB over a single decode's peak");
 }
 

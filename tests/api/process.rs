@@ -116,6 +116,14 @@ impl Chirp {
         }
     }
 
+    /// A line of the running process's `/proc/<pid>/status`, in KiB (`VmHWM:`: its peak RSS).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let pid = self.child.as_ref().expect("a running chirp").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
