@@ -35,6 +35,8 @@ pub async fn backends(label: &str) -> Vec<(String, String)> {
         env.push(("CHIRP_KAFKA_BROKERS".into(), brokers));
         env.push(("CHIRP_KAFKA_TOPIC".into(), unique(&format!("chirp.{label}"))));
         env.push(("CHIRP_KAFKA_GROUP".into(), unique(label)));
+        env.push(("CHIRP_KAFKA_TIMELINE_TOPIC".into(), unique(&format!("chirp.timeline.{label}"))));
+        env.push(("CHIRP_KAFKA_FANOUT_GROUP".into(), unique(&format!("{label}-fanout"))));
     }
     if let Ok(endpoint) = std::env::var("CHIRP_TEST_S3_ENDPOINT") {
         let bucket = create_test_bucket(&endpoint).await;

@@ -29,7 +29,7 @@ curl -sf -X POST "$API/register" -H 'content-type: application/json' \
   -d '{"email":"fuzz@example.com","username":"fuzzer","name":"Fuzzer","password":"correct horse battery"}' >/dev/null
 CODE=
 for _ in $(seq 100); do
-  CODE=$(grep -oE 'subject=Your chirp code: [0-9]{6}' "$DATA/chirp.log" | grep -oE '[0-9]{6}' | tail -1 || true)
+  CODE=$(grep -oE 'subject=Your chirp code for @[A-Za-z0-9_]+: [0-9]{6}' "$DATA/chirp.log" | grep -oE '[0-9]{6}$' | tail -1 || true)
   [ -n "$CODE" ] && break
   sleep 0.1
 done
