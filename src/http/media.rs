@@ -83,6 +83,7 @@ pub struct DescribeMediaRequest {
     request_body = DescribeMediaRequest,
     responses(
         (status = 200, description = "The media item as changed", body = MediaBody),
+        (status = 400, description = "`malformed_json`: a body that is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: not the author of the tweet", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
