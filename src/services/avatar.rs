@@ -4,7 +4,7 @@
 //! MediaStore), then is decoded, center-cropped, scaled and re-encoded, so
 //! nothing of the original file (EXIF, GPS, text chunks) is kept.
 
-use std::io::{BufReader, Cursor};
+use std::io::Cursor;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use image::imageops::FilterType;
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use image::{DynamicImage, ImageFormat};
 
 use crate::domain::IdGenerator;
 use crate::error::{Error, Result};
-use crate::services::media::{MediaPipeline, Sniffed, looks_complete};
+use crate::services::media::{MediaPipeline, Sniffed, decode_upright};
 
 /// The side of a stored avatar, in pixels.
 pub const AVATAR_EDGE: u32 = 400;
@@ -28,10 +28,6 @@ struct AvatarImage {
     extension: &'static str,
 }
 
-fn invalid(detail: impl Into<String>) -> Error {
-    Error::Unprocessable("invalid_media", detail.into())
-}
-
 fn internal(e: impl Into<anyhow::Error>) -> Error {
     Error::Internal(e.into())
 }
@@ -40,29 +36,7 @@ fn internal(e: impl Into<anyhow::Error>) -> Error {
 /// any pixel is allocated), upright, then crops its center square and
 /// scales it to `AVATAR_EDGE`. Transparent images stay PNG; others become JPEG.
 fn make_avatar(path: &Path, format: ImageFormat, max_pixels: u64) -> Result<AvatarImage> {
-    if !looks_complete(path, format)? {
-        return Err(invalid("the image is truncated"));
-    }
-    let open = || -> Result<ImageReader<BufReader<std::fs::File>>> {
-        let file = std::fs::File::open(path).map_err(internal)?;
-        Ok(ImageReader::with_format(BufReader::new(file), format))
-    };
-    let (width, height) = open()?.into_dimensions().map_err(|e| invalid(format!("the image could not be read: {e}")))?;
-    if u64::from(width) * u64::from(height) > max_pixels || width == 0 || height == 0 {
-        return Err(invalid(format!("the image is {width}x{height} pixels; at most {max_pixels} pixels are accepted")));
-    }
-    let mut reader = open()?;
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(width);
-    limits.max_image_height = Some(height);
-    limits.max_alloc = Some(max_pixels * 8 + (64 << 20));
-    reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(|e| invalid(format!("the image could not be decoded: {e}")))?;
-    let orientation = decoder.orientation().ok();
-    let mut picture = DynamicImage::from_decoder(decoder).map_err(|e| invalid(format!("the image could not be decoded: {e}")))?;
-    if let Some(orientation) = orientation {
-        picture.apply_orientation(orientation);
-    }
+    let (picture, _) = decode_upright(path, format, max_pixels)?;
     let side = picture.width().min(picture.height());
     let square = picture.crop_imm((picture.width() - side) / 2, (picture.height() - side) / 2, side, side).resize_exact(
         AVATAR_EDGE,

@@ -29,7 +29,7 @@ use tokio::sync::Semaphore;
 pub use animation::{AnimationBounds, CleanAnimation, clean_animation};
 pub use descriptions::describe;
 pub use sniff::{SNIFF_LEN, Sniffed, VideoContainer, sniff};
-pub use still::{CleanImage, THUMBNAIL_EDGE, Thumbnail, blurhash_of, clean_image, looks_complete};
+pub use still::{CleanImage, THUMBNAIL_EDGE, Thumbnail, blurhash_of, clean_image, decode_upright};
 pub use video::VideoInfo;
 
 use crate::domain::{FieldErrors, IdGenerator, Media, MediaKind};

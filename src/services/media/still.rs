@@ -48,7 +48,7 @@ pub fn blurhash_of(picture: &DynamicImage) -> Option<String> {
 
 /// Whether the file ends the way its format ends. Decoders are lenient with
 /// truncated JPEGs (they fill in grey), so the end marker is checked here.
-pub fn looks_complete(path: &Path, format: ImageFormat) -> Result<bool> {
+fn looks_complete(path: &Path, format: ImageFormat) -> Result<bool> {
     use std::io::{Seek, SeekFrom};
     let mut file = std::fs::File::open(path).map_err(internal)?;
     let len = file.metadata().map_err(internal)?.len();
@@ -117,9 +117,14 @@ fn strip_jpeg_metadata(jpeg: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// Checks a still image and makes it fit to serve. Bombs are refused from
-/// the header, before any pixel is allocated.
-pub fn clean_image(path: &Path, format: ImageFormat, max_pixels: u64) -> Result<CleanImage> {
+/// Decodes a whole, still image under the pixel limit, upright: bombs are
+/// refused from the header, before any pixel is allocated. Returns the
+/// picture and the orientation that was applied, if any.
+pub fn decode_upright(
+    path: &Path,
+    format: ImageFormat,
+    max_pixels: u64,
+) -> Result<(DynamicImage, Option<image::metadata::Orientation>)> {
     if !looks_complete(path, format)? {
         return Err(invalid("the image is truncated"));
     }
@@ -144,6 +149,12 @@ pub fn clean_image(path: &Path, format: ImageFormat, max_pixels: u64) -> Result<
     if let Some(orientation) = orientation {
         picture.apply_orientation(orientation);
     }
+    Ok((picture, orientation))
+}
+
+/// Checks a still image and makes it fit to serve.
+pub fn clean_image(path: &Path, format: ImageFormat, max_pixels: u64) -> Result<CleanImage> {
+    let (picture, orientation) = decode_upright(path, format, max_pixels)?;
     // An upright JPEG that decoded cleanly keeps its compressed pixels.
     let stripped = match (format, orientation) {
         (ImageFormat::Jpeg, None) => strip_jpeg_metadata(&std::fs::read(path).map_err(internal)?),
