@@ -23,6 +23,18 @@ pub struct SqliteStore {
     reader: SqlitePool,
 }
 
+/// `prefix` followed by `(?, ?, …)` over `ids`.
+pub(super) fn in_list<'a>(prefix: &str, ids: &[Id]) -> sqlx::QueryBuilder<'a, sqlx::Sqlite> {
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(prefix);
+    q.push("(");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(id.as_i64());
+    }
+    q.push(")");
+    q
+}
+
 fn err(e: sqlx::Error) -> StoreError {
     classify(e, |db| {
         // SQLite names the index in its message: "UNIQUE constraint failed: index 'users_username_key'".

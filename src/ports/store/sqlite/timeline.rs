@@ -1,24 +1,10 @@
-use async_trait::async_trait;
-use sqlx::{QueryBuilder, Sqlite};
-
-use super::{SqliteStore, err};
+use super::{SqliteStore, err, in_list};
 use crate::domain::{Id, User};
 use crate::ports::store::{StoreError, TimelineStore, TweetCounters, USER_COLUMNS, UserRow};
+use async_trait::async_trait;
 
 fn before(id: Option<Id>) -> i64 {
     id.map_or(i64::MAX, Id::as_i64)
-}
-
-/// `prefix` followed by `(?, ?, …)` over `ids`.
-fn in_list<'a>(prefix: &str, ids: &[Id]) -> QueryBuilder<'a, Sqlite> {
-    let mut q = QueryBuilder::<Sqlite>::new(prefix);
-    q.push("(");
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(id.as_i64());
-    }
-    q.push(")");
-    q
 }
 
 #[async_trait]

@@ -1,8 +1,9 @@
 use async_trait::async_trait;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::SqliteConnection;
 
-use super::{SqliteStore, err};
+use super::{SqliteStore, err, in_list};
 use crate::domain::{Id, Media, Timestamp, Tweet};
+use crate::ports::store::TimelineStore;
 use crate::ports::store::{
     MEDIA_COLUMNS, MediaRow, NewTweet, OutboxMessage, PageRequest, StoreError, TWEET_SELECT, TweetRow, TweetStore, assemble,
     deleted_event, like_event, posted_event,
@@ -15,24 +16,12 @@ impl SqliteStore {
             return Ok(Vec::new());
         }
         let ids: Vec<i64> = rows.iter().map(TweetRow::id).collect();
-        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {MEDIA_COLUMNS} FROM media WHERE tweet_id IN ("));
-        let mut list = q.separated(", ");
-        for id in &ids {
-            list.push_bind(*id);
-        }
-        q.push(") ORDER BY tweet_id, position");
+        let tweet_ids: Vec<Id> = ids.iter().copied().map(Id::from_i64).collect();
+        let mut q = in_list(&format!("SELECT {MEDIA_COLUMNS} FROM media WHERE tweet_id IN "), &tweet_ids);
+        q.push(" ORDER BY tweet_id, position");
         let media: Vec<MediaRow> = q.build_query_as().fetch_all(&self.reader).await.map_err(err)?;
         let liked: Vec<i64> = match viewer {
-            Some(viewer) => {
-                let mut q = QueryBuilder::<Sqlite>::new("SELECT tweet_id FROM likes WHERE user_id = ");
-                q.push_bind(viewer.as_i64()).push(" AND tweet_id IN (");
-                let mut list = q.separated(", ");
-                for id in &ids {
-                    list.push_bind(*id);
-                }
-                q.push(")");
-                q.build_query_scalar().fetch_all(&self.reader).await.map_err(err)?
-            }
+            Some(viewer) => self.liked_among(viewer, &tweet_ids).await?.into_iter().map(Id::as_i64).collect(),
             None => Vec::new(),
         };
         Ok(assemble(rows, media, &liked))
@@ -87,12 +76,8 @@ impl TweetStore for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = QueryBuilder::<Sqlite>::new(format!("{TWEET_SELECT} WHERE t.id IN ("));
-        let mut list = q.separated(", ");
-        for id in ids {
-            list.push_bind(id.as_i64());
-        }
-        q.push(") ORDER BY t.id DESC");
+        let mut q = in_list(&format!("{TWEET_SELECT} WHERE t.id IN "), ids);
+        q.push(" ORDER BY t.id DESC");
         let rows: Vec<TweetRow> = q.build_query_as().fetch_all(&self.reader).await.map_err(err)?;
         self.hydrate(rows, viewer).await
     }
