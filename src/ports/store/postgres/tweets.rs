@@ -3,6 +3,7 @@ use sqlx::PgConnection;
 
 use super::{PostgresStore, err};
 use crate::domain::{Id, Media, Timestamp, Tweet};
+use crate::ports::store::TimelineStore;
 use crate::ports::store::{
     MEDIA_COLUMNS, MediaRow, NewTweet, OutboxMessage, PageRequest, StoreError, TWEET_SELECT, TweetRow, TweetStore, assemble,
     deleted_event, like_event, posted_event,
@@ -22,12 +23,10 @@ impl PostgresStore {
                 .await
                 .map_err(err)?;
         let liked: Vec<i64> = match viewer {
-            Some(viewer) => sqlx::query_scalar("SELECT tweet_id FROM likes WHERE user_id = $1 AND tweet_id = ANY($2)")
-                .bind(viewer.as_i64())
-                .bind(&ids)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(err)?,
+            Some(viewer) => {
+                let tweets: Vec<Id> = ids.iter().copied().map(Id::from_i64).collect();
+                self.liked_among(viewer, &tweets).await?.into_iter().map(Id::as_i64).collect()
+            }
             None => Vec::new(),
         };
         Ok(assemble(rows, media, &liked))
