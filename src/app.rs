@@ -32,7 +32,7 @@ use crate::services::outbox::{EventTopics, OutboxRelay};
 use crate::services::passwords::Passwords;
 use crate::services::timeline::{TimelineSettings, Timelines};
 use crate::services::tweet_cache::{TweetCache, TweetCacheLimits};
-use crate::services::views::ViewCounter;
+use crate::services::writes::Writer;
 use crate::services::{Accounts, Graph, Profiles, Search, Tokens, Tweets, tokens};
 
 /// The adapters behind the ports, chosen from configuration.
@@ -145,7 +145,6 @@ impl Application {
         accounts.prepare().await.context("preparing the login decoy hash")?;
         let background = TaskTracker::new();
         let stop = CancellationToken::new();
-        let views = ViewCounter::start(store.clone(), &background, stop.clone());
         let outbox_wake = Arc::new(Notify::new());
         let live_limits =
             LiveLimits { per_user: config.live_streams_per_user as usize, per_node: config.live_streams_per_node as usize };
@@ -170,6 +169,7 @@ impl Application {
                 likes_bytes: config.tweet_cache_mib << 18,
             },
         ));
+        let writer = Writer::start(store.clone(), tweet_cache.clone(), outbox_wake.clone(), &background, stop.clone());
         let timelines = Arc::new(Timelines::new(
             store.clone(),
             home_timelines,
@@ -234,12 +234,19 @@ impl Application {
         );
         let state = AppState {
             accounts,
-            tweets: Arc::new(Tweets::new(store.clone(), ids.clone(), views, outbox_wake, tweet_cache.clone(), timelines.clone())),
+            tweets: Arc::new(Tweets::new(
+                store.clone(),
+                ids.clone(),
+                writer.clone(),
+                outbox_wake,
+                tweet_cache.clone(),
+                timelines.clone(),
+            )),
             notifications: Arc::new(Notifications::new(store.clone(), live)),
             media: media.clone(),
             profiles: Arc::new(Profiles::new(store.clone(), Avatars::new(media, ids.clone()), tweet_cache.clone())),
             broker: broker.clone(),
-            graph: Arc::new(Graph::new(store.clone(), ids.clone(), tweet_cache.clone(), timelines.clone())),
+            graph: Arc::new(Graph::new(store.clone(), ids.clone(), writer, timelines.clone())),
             search: Arc::new(Search::new(store.clone())),
             media_base: config.public_url.as_deref().map(|u| u.trim_end_matches('/')).unwrap_or("").into(),
             json_body_limit: config.json_body_limit,

@@ -2,18 +2,18 @@
 
 use std::sync::Arc;
 
-use crate::domain::{Id, IdGenerator, Timestamp, User};
+use crate::domain::{Id, IdGenerator, User};
 use crate::error::{Error, Result};
 use crate::ports::store::{PageRequest, Store};
 use crate::services::pages::Page;
 use crate::services::timeline::Timelines;
-use crate::services::tweet_cache::TweetCache;
 use crate::services::tweets::Change;
+use crate::services::writes::Writer;
 
 pub struct Graph {
     store: Arc<dyn Store>,
     ids: Arc<IdGenerator>,
-    cache: Arc<TweetCache>,
+    writer: Writer,
     timelines: Arc<Timelines>,
 }
 
@@ -24,32 +24,28 @@ pub struct UserView {
 }
 
 impl Graph {
-    pub fn new(store: Arc<dyn Store>, ids: Arc<IdGenerator>, cache: Arc<TweetCache>, timelines: Arc<Timelines>) -> Self {
-        Self { store, ids, cache, timelines }
+    pub fn new(store: Arc<dyn Store>, ids: Arc<IdGenerator>, writer: Writer, timelines: Arc<Timelines>) -> Self {
+        Self { store, ids, writer, timelines }
     }
 
-    /// Whom `follower` follows changed: their kept timeline is rebuilt, counts read again.
-    async fn follows_changed(&self, follower: Id, followee: Id) -> Result<()> {
-        self.cache.user_changed(follower);
-        self.cache.user_changed(followee);
-        self.timelines.follows_changed(follower).await
-    }
-
+    /// Follows; answers with the followee as the write left them.
     pub async fn follow(&self, follower: Id, followee: Id) -> Result<(Change, User)> {
         if follower == followee {
             return Err(Error::Unprocessable("cannot_follow_self", "you cannot follow yourself".into()));
         }
-        let added = self.store.follow(follower, followee, self.ids.next_id(), Timestamp::now()).await?;
+        let (added, user) = self.writer.follow(follower, followee, self.ids.next_id()).await?;
         if added {
-            self.follows_changed(follower, followee).await?;
+            // Whom `follower` follows changed: their kept timeline is rebuilt.
+            self.timelines.follows_changed(follower).await?;
         }
-        let user = self.store.user_by_id(followee).await?.ok_or(Error::NotFound)?;
         Ok((if added { Change::Created } else { Change::AlreadyThere }, user))
     }
 
     pub async fn unfollow(&self, follower: Id, followee: Id) -> Result<()> {
-        self.store.unfollow(follower, followee).await?;
-        self.follows_changed(follower, followee).await
+        if self.writer.unfollow(follower, followee).await? {
+            self.timelines.follows_changed(follower).await?;
+        }
+        Ok(())
     }
 
     pub async fn user(&self, id: Id, viewer: Option<Id>) -> Result<UserView> {

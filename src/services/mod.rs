@@ -17,7 +17,7 @@ pub mod timeline;
 pub mod tokens;
 pub mod tweet_cache;
 pub mod tweets;
-pub mod views;
+pub mod writes;
 
 pub use accounts::Accounts;
 pub use graph::Graph;

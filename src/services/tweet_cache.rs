@@ -227,6 +227,7 @@ impl TweetCache {
     }
 
     async fn refresh_counters(&self, ids: &[Id], bodies: &mut HashMap<i64, Arc<CachedTweet>>) -> Result<(), StoreError> {
+        let before: Vec<u64> = ids.iter().map(|id| self.tweet_changes.of(*id)).collect();
         let counters = self.store.tweet_counters(ids).await?;
         let found: HashSet<i64> = counters.iter().map(|c| c.id.as_i64()).collect();
         let until = self.fresh_until();
@@ -234,7 +235,11 @@ impl TweetCache {
             if let Some(body) = bodies.get(&c.id.as_i64()) {
                 body.like_count.store(c.like_count, Ordering::Relaxed);
                 body.view_count.store(c.view_count, Ordering::Relaxed);
-                body.fresh_until.store(until, Ordering::Relaxed);
+                // Written to while being read: used for this answer only.
+                let at = ids.iter().position(|id| *id == c.id).unwrap_or(0);
+                if before.get(at) == Some(&self.tweet_changes.of(c.id)) {
+                    body.fresh_until.store(until, Ordering::Relaxed);
+                }
             }
         }
         // Deleted elsewhere.
@@ -317,18 +322,24 @@ impl TweetCache {
         likes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A like or unlike by `viewer` of `tweet` was committed.
-    pub fn liked_changed(&self, viewer: Id, tweet: Id, likes: bool) {
-        self.like_changes.bump(viewer);
-        if let Some(entry) = self.likes.get(&viewer.as_i64()) {
-            let mut entry = self.lock(&entry);
-            if likes {
-                entry.ids.insert(tweet.as_i64());
-            } else {
-                entry.ids.remove(&tweet.as_i64());
+    /// A like or unlike was committed: `likes` says whether `viewer` now
+    /// likes `tweet` (`None`: unchanged), `like_count` is the count it left.
+    pub fn like_written(&self, viewer: Id, tweet: Id, likes: Option<bool>, like_count: i64) {
+        if let Some(likes) = likes {
+            self.like_changes.bump(viewer);
+            if let Some(entry) = self.likes.get(&viewer.as_i64()) {
+                let mut entry = self.lock(&entry);
+                if likes {
+                    entry.ids.insert(tweet.as_i64());
+                } else {
+                    entry.ids.remove(&tweet.as_i64());
+                }
             }
         }
-        self.mark_changed(tweet);
+        self.tweet_changes.bump(tweet);
+        if let Some(body) = self.bodies.get(&tweet.as_i64()) {
+            body.like_count.store(like_count, Ordering::Relaxed);
+        }
     }
 
     /// The tweet's counters changed by a write: read them again when next needed.
@@ -337,6 +348,12 @@ impl TweetCache {
         if let Some(body) = self.bodies.get(&tweet.as_i64()) {
             body.fresh_until.store(i64::MIN, Ordering::Relaxed);
         }
+    }
+
+    /// A user as a committed write left them (counts included).
+    pub fn user_written(&self, user: &User) {
+        self.user_changes.bump(user.id);
+        self.authors.insert(user.id.as_i64(), Arc::new(user.clone()));
     }
 
     /// A view count a write returned (counts only grow).

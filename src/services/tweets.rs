@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
-use crate::domain::{FieldErrors, Id, IdGenerator, Media, Timestamp, Tweet, TweetText};
+use crate::domain::{FieldErrors, Id, IdGenerator, Media, Tweet, TweetText};
 use crate::error::{Error, Result};
 use crate::ports::store::{NewTweet, PageRequest, Store};
 use crate::services::pages::Page;
 use crate::services::timeline::Timelines;
 use crate::services::tweet_cache::TweetCache;
-use crate::services::views::ViewCounter;
+use crate::services::writes::Writer;
 
 /// What happened to a like or follow request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,8 +22,8 @@ pub enum Change {
 pub struct Tweets {
     store: Arc<dyn Store>,
     ids: Arc<IdGenerator>,
-    views: ViewCounter,
-    /// Wakes the outbox relay when a write added an event.
+    writer: Writer,
+    /// Wakes the outbox relay when a delete added an event.
     outbox: Arc<Notify>,
     cache: Arc<TweetCache>,
     timelines: Arc<Timelines>,
@@ -33,12 +33,12 @@ impl Tweets {
     pub fn new(
         store: Arc<dyn Store>,
         ids: Arc<IdGenerator>,
-        views: ViewCounter,
+        writer: Writer,
         outbox: Arc<Notify>,
         cache: Arc<TweetCache>,
         timelines: Arc<Timelines>,
     ) -> Self {
-        Self { store, ids, views, outbox, cache, timelines }
+        Self { store, ids, writer, outbox, cache, timelines }
     }
 
     /// Checks tweet text before any media is processed, so a bad text costs no upload work.
@@ -55,16 +55,13 @@ impl Tweets {
         }
         let id = self.ids.next_id();
         let new = NewTweet { id, author, content: text.as_str().to_owned(), media, created_at: id.timestamp() };
-        self.store.insert_tweet(&new).await?;
-        self.outbox.notify_one();
-        self.cache.user_changed(author);
+        // The answer is made from what was written: the author as the write left them.
+        let user = self.writer.post(new.clone()).await?;
         // Read-your-own-writes: the author's kept timeline has it before the answer.
         if let Err(e) = self.timelines.homes().push(&[author], id).await {
             tracing::warn!(error = %e, "could not push a new tweet to its author's timeline; the fan-out will");
         }
         self.timelines.author_posted(author);
-        // The answer is made from what was written; only the author (counts just changed) is read.
-        let user = self.store.user_by_id(author).await?.ok_or(Error::NotFound)?;
         let NewTweet { id, content, media, created_at, .. } = new;
         let tweet = Tweet { id, author: user, content, media, like_count: 0, view_count: 0, liked_by_me: false, created_at };
         self.cache.remember(&tweet);
@@ -102,19 +99,18 @@ impl Tweets {
         Ok(Page::from_rows(rows, limit, |t| t.id))
     }
 
+    /// Likes a tweet; answers with it as the like left it, from the cache
+    /// (the like count is the one the write returned).
     pub async fn like(&self, user: Id, tweet: Id) -> Result<(Change, Tweet)> {
-        let added = self.store.like(user, tweet, Timestamp::now(), self.ids.next_id()).await?;
-        if added {
-            self.outbox.notify_one();
-            self.cache.liked_changed(user, tweet, true);
-        }
-        let tweet = self.get(tweet, Some(user)).await?;
+        let (added, like_count) = self.writer.like(user, tweet, self.ids.next_id()).await?;
+        let mut tweet = self.cache.tweets(&[tweet], Some(user)).await?.pop().ok_or(Error::NotFound)?;
+        tweet.like_count = like_count;
+        tweet.liked_by_me = true;
         Ok((if added { Change::Created } else { Change::AlreadyThere }, tweet))
     }
 
     pub async fn unlike(&self, user: Id, tweet: Id) -> Result<()> {
-        self.store.unlike(user, tweet).await?;
-        self.cache.liked_changed(user, tweet, false);
+        self.writer.unlike(user, tweet).await?;
         Ok(())
     }
 
@@ -126,8 +122,6 @@ impl Tweets {
     }
 
     pub async fn view(&self, tweet: Id) -> Result<i64> {
-        let count = self.views.add_view(tweet).await?;
-        self.cache.viewed(tweet, count);
-        Ok(count)
+        self.writer.view(tweet).await
     }
 }

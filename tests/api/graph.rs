@@ -133,3 +133,42 @@ async fn the_home_timeline_follows_follows() {
 
     assert_eq!(app.get_json("/api/v1/timeline", None).await.0, StatusCode::UNAUTHORIZED);
 }
+
+/// Group commit: follows arriving together share a transaction, yet each
+/// answer carries the follower count its own follow made, and both sides'
+/// counts end exact.
+#[tokio::test]
+async fn follows_arriving_together_each_get_their_own_count() {
+    let app = TestApp::spawn().await;
+    let (star_id, _) = app.sign_up("star").await;
+    let mut fans = Vec::new();
+    for i in 0..20 {
+        fans.push(app.sign_up(&format!("fan{i}")).await);
+    }
+    let follows = fans
+        .iter()
+        .map(|(_, token)| app.client.post(app.url(&format!("/api/v1/user/{star_id}/follow"))).bearer_auth(token).send());
+    let mut counts = Vec::new();
+    for r in futures::future::join_all(follows).await {
+        let r = r.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["followed_by_me"], true);
+        counts.push(body["followers_count"].as_i64().unwrap());
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=20).collect::<Vec<i64>>());
+
+    // Half unfollow while the other half follow again (already following: 200).
+    let unfollows = fans.iter().take(10).map(|(_, t)| app.unfollow(t, &star_id));
+    let again = fans.iter().skip(10).map(|(_, t)| app.follow(t, &star_id));
+    let (unfollows, again) = tokio::join!(futures::future::join_all(unfollows), futures::future::join_all(again));
+    assert!(unfollows.iter().all(|s| *s == StatusCode::NO_CONTENT));
+    assert!(again.iter().all(|s| *s == StatusCode::OK));
+    let (_, star) = app.get_json(&format!("/api/v1/user/{star_id}"), None).await;
+    assert_eq!(star["followers_count"], 10);
+    for (i, (fan_id, _)) in fans.iter().enumerate() {
+        let (_, fan) = app.get_json(&format!("/api/v1/user/{fan_id}"), None).await;
+        assert_eq!(fan["followings_count"], if i < 10 { 0 } else { 1 }, "fan{i}");
+    }
+}

@@ -271,3 +271,73 @@ async fn liking_a_deleted_tweet_is_404() {
     let r = app.client.delete(app.url(&format!("/api/v1/tweet/{id}/unlike"))).bearer_auth(&alice).send().await.unwrap();
     assert_problem(r, 404, "not_found").await;
 }
+
+/// Group commit: likes arriving together share a transaction, yet each is
+/// answered with its own outcome and the count its own like made; a like of
+/// a missing tweet among them fails alone.
+#[tokio::test]
+async fn likes_arriving_together_each_get_their_own_count() {
+    let app = TestApp::spawn().await;
+    let (_, author) = app.sign_up("author").await;
+    let id = app.tweet(&author, "liked by a crowd").await["id"].as_str().unwrap().to_owned();
+    let mut fans = Vec::new();
+    for i in 0..24 {
+        fans.push(app.sign_up(&format!("fan{i}")).await.1);
+    }
+    let like = |token: &str, tweet: &str| {
+        app.client.post(app.url(&format!("/api/v1/tweet/{tweet}/like"))).bearer_auth(token.to_owned()).send()
+    };
+    let crowd = fans.iter().map(|fan| like(fan, &id));
+    let strays = fans.iter().take(4).map(|fan| like(fan, "1"));
+    let (crowd, strays) = tokio::join!(futures::future::join_all(crowd), futures::future::join_all(strays));
+
+    let mut counts = Vec::new();
+    for r in crowd {
+        let r = r.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["liked_by_me"], true);
+        counts.push(body["like_count"].as_i64().unwrap());
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=24).collect::<Vec<i64>>(), "each like answered with the count it made");
+    for r in strays {
+        assert_problem(r.unwrap(), 404, "not_found").await;
+    }
+    let (_, t) = app.get_json(&format!("/api/v1/tweet/{id}"), Some(&fans[0])).await;
+    assert_eq!((t["like_count"].as_i64(), t["liked_by_me"].as_bool()), (Some(24), Some(true)));
+
+    // Likes and unlikes together: every unlike lands, and the answers agree with the end state.
+    let unlikes = fans
+        .iter()
+        .take(12)
+        .map(|fan| app.client.delete(app.url(&format!("/api/v1/tweet/{id}/unlike"))).bearer_auth(fan.to_owned()).send());
+    let again = fans.iter().skip(12).map(|fan| like(fan, &id));
+    let (unlikes, again) = tokio::join!(futures::future::join_all(unlikes), futures::future::join_all(again));
+    assert!(unlikes.iter().all(|r| r.as_ref().unwrap().status() == StatusCode::NO_CONTENT));
+    assert!(again.iter().all(|r| r.as_ref().unwrap().status() == StatusCode::OK), "already liked: 200");
+    let (_, t) = app.get_json(&format!("/api/v1/tweet/{id}"), Some(&fans[0])).await;
+    assert_eq!((t["like_count"].as_i64(), t["liked_by_me"].as_bool()), (Some(12), Some(false)));
+    assert_eq!(app.db_scalars(&format!("SELECT COUNT(*) FROM likes WHERE tweet_id = {id}")).await, vec![12]);
+}
+
+/// Tweets posted together: each answer counts its own tweet on the author.
+#[tokio::test]
+async fn tweets_posted_together_each_count_on_their_author() {
+    let app = TestApp::spawn().await;
+    let (author_id, author) = app.sign_up("prolific").await;
+    let posts = (0..20).map(|i| {
+        app.client.post(app.url("/api/v1/tweet")).bearer_auth(&author).json(&json!({"content": format!("number {i}")})).send()
+    });
+    let mut counts = Vec::new();
+    for r in futures::future::join_all(posts).await {
+        let r = r.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let body: Value = r.json().await.unwrap();
+        counts.push(body["author"]["tweets_count"].as_i64().unwrap());
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=20).collect::<Vec<i64>>());
+    let (_, user) = app.get_json(&format!("/api/v1/user/{author_id}"), None).await;
+    assert_eq!(user["tweets_count"], 20);
+}

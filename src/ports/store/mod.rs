@@ -5,6 +5,7 @@ mod events;
 mod postgres;
 mod sqlite;
 mod timeline;
+pub mod writes;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ pub use events::{NewNotification, NotificationRecord, NotificationStore, OutboxM
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use timeline::{TimelineStore, TweetCounters};
+pub use writes::{Write, WriteStore, Written};
 
 /// A unique constraint that a write ran into, named for the rule it guards.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -378,10 +380,6 @@ pub trait UserStore: Send + Sync + 'static {
 
 #[async_trait]
 pub trait TweetStore: Send + Sync + 'static {
-    /// Stores the tweet with its media, counts it on the author and appends
-    /// a `TweetPosted` event (with the tweet's id) to the outbox.
-    async fn insert_tweet(&self, tweet: &NewTweet) -> Result<(), StoreError>;
-
     async fn tweet(&self, id: Id, viewer: Option<Id>) -> Result<Option<Tweet>, StoreError>;
 
     /// Deletes the tweet, its media rows and likes, and appends a
@@ -392,30 +390,12 @@ pub trait TweetStore: Send + Sync + 'static {
     /// Tweets, newest first: all of them, or one author's.
     async fn list_tweets(&self, author: Option<Id>, page: PageRequest, viewer: Option<Id>) -> Result<Vec<Tweet>, StoreError>;
 
-    /// Adds a like; `Ok(false)` if it was there already. `NotFound` if the tweet is not.
-    /// A new like of someone else's tweet appends a `TweetLiked` event with
-    /// id `event_id` to the outbox in the same transaction.
-    async fn like(&self, user: Id, tweet: Id, at: Timestamp, event_id: Id) -> Result<bool, StoreError>;
-
     /// Tweets by id (those that exist), as seen by `viewer`.
     async fn tweets_by_ids(&self, ids: &[Id], viewer: Option<Id>) -> Result<Vec<Tweet>, StoreError>;
-
-    /// Removes a like if there is one. `NotFound` if the tweet is not there.
-    async fn unlike(&self, user: Id, tweet: Id) -> Result<(), StoreError>;
-
-    /// Adds `n` views to each tweet in one transaction; returns the new
-    /// count of each tweet that exists.
-    async fn add_views(&self, views: &[(Id, i64)]) -> Result<Vec<(Id, i64)>, StoreError>;
 }
 
 #[async_trait]
 pub trait GraphStore: Send + Sync + 'static {
-    /// Adds a follow; `Ok(false)` if it was there already. `NotFound` if `followee` is not there.
-    async fn follow(&self, follower: Id, followee: Id, follow_id: Id, at: Timestamp) -> Result<bool, StoreError>;
-
-    /// Removes a follow if there is one. `NotFound` if `followee` is not there.
-    async fn unfollow(&self, follower: Id, followee: Id) -> Result<(), StoreError>;
-
     /// Who follows `user`, newest follow first, each with the follow's id (the page key).
     async fn followers(&self, user: Id, page: PageRequest) -> Result<Vec<(Id, User)>, StoreError>;
 
@@ -467,12 +447,28 @@ pub trait MediaRecordStore: Send + Sync + 'static {
 
 /// Everything persistent; one implementation per database.
 pub trait Store:
-    UserStore + TweetStore + GraphStore + SearchStore + TimelineStore + OutboxStore + NotificationStore + MediaRecordStore
+    UserStore
+    + TweetStore
+    + WriteStore
+    + GraphStore
+    + SearchStore
+    + TimelineStore
+    + OutboxStore
+    + NotificationStore
+    + MediaRecordStore
 {
 }
 
 impl<T> Store for T where
-    T: UserStore + TweetStore + GraphStore + SearchStore + TimelineStore + OutboxStore + NotificationStore + MediaRecordStore
+    T: UserStore
+        + TweetStore
+        + WriteStore
+        + GraphStore
+        + SearchStore
+        + TimelineStore
+        + OutboxStore
+        + NotificationStore
+        + MediaRecordStore
 {
 }
 

@@ -12,6 +12,7 @@ mod media;
 mod search;
 mod timeline;
 mod tweets;
+mod writes;
 
 use super::{Constraint, Credentials, NewUser, ProfileChange, StoreError, USER_COLUMNS, UserRow, UserStore, classify};
 use crate::domain::{Id, User};

@@ -5,8 +5,7 @@ use super::{PostgresStore, err};
 use crate::domain::{Id, Media, Timestamp, Tweet};
 use crate::ports::store::TimelineStore;
 use crate::ports::store::{
-    MEDIA_COLUMNS, MediaRow, NewTweet, OutboxMessage, PageRequest, StoreError, TWEET_SELECT, TweetRow, TweetStore, assemble,
-    deleted_event, like_event, posted_event,
+    MEDIA_COLUMNS, MediaRow, OutboxMessage, PageRequest, StoreError, TWEET_SELECT, TweetRow, TweetStore, assemble, deleted_event,
 };
 
 impl PostgresStore {
@@ -33,41 +32,12 @@ impl PostgresStore {
     }
 }
 
-async fn tweet_exists(conn: &mut PgConnection, tweet: Id) -> Result<bool, StoreError> {
-    let found: Option<i32> =
-        sqlx::query_scalar("SELECT 1 FROM tweets WHERE id = $1").bind(tweet.as_i64()).fetch_optional(conn).await.map_err(err)?;
-    Ok(found.is_some())
-}
-
 fn before(page: PageRequest) -> i64 {
     page.before.map_or(i64::MAX, Id::as_i64)
 }
 
 #[async_trait]
 impl TweetStore for PostgresStore {
-    async fn insert_tweet(&self, t: &NewTweet) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(err)?;
-        sqlx::query("INSERT INTO tweets (id, author_id, content, search_terms, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(t.id.as_i64())
-            .bind(t.author.as_i64())
-            .bind(&t.content)
-            .bind(crate::domain::search::index_text(&t.content))
-            .bind(t.created_at.as_millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        for (position, m) in t.media.iter().enumerate() {
-            insert_media(&mut tx, t.id, position, m).await?;
-        }
-        sqlx::query("UPDATE users SET tweets_count = tweets_count + 1 WHERE id = $1")
-            .bind(t.author.as_i64())
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        append_outbox(&mut tx, &posted_event(t), t.created_at).await?;
-        tx.commit().await.map_err(err)
-    }
-
     async fn tweet(&self, id: Id, viewer: Option<Id>) -> Result<Option<Tweet>, StoreError> {
         let row: Option<TweetRow> = sqlx::query_as(&format!("{TWEET_SELECT} WHERE t.id = $1"))
             .bind(id.as_i64())
@@ -133,110 +103,6 @@ impl TweetStore for PostgresStore {
         };
         self.hydrate(rows, viewer).await
     }
-
-    async fn like(&self, user: Id, tweet: Id, at: Timestamp, event_id: Id) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(err)?;
-        // The foreign key makes a like of a missing (or concurrently deleted) tweet a NotFound.
-        let added = sqlx::query("INSERT INTO likes (tweet_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(tweet.as_i64())
-            .bind(user.as_i64())
-            .bind(at.as_millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?
-            .rows_affected()
-            == 1;
-        if added {
-            let owner: i64 =
-                sqlx::query_scalar("UPDATE tweets SET like_count = like_count + 1 WHERE id = $1 RETURNING author_id")
-                    .bind(tweet.as_i64())
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(err)?;
-            if owner != user.as_i64() {
-                append_outbox(&mut tx, &like_event(event_id, tweet, Id::from_i64(owner), user, at), at).await?;
-            }
-        } else if !tweet_exists(&mut tx, tweet).await? {
-            return Err(StoreError::NotFound);
-        }
-        tx.commit().await.map_err(err)?;
-        Ok(added)
-    }
-
-    async fn unlike(&self, user: Id, tweet: Id) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(err)?;
-        let removed = sqlx::query("DELETE FROM likes WHERE tweet_id = $1 AND user_id = $2")
-            .bind(tweet.as_i64())
-            .bind(user.as_i64())
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?
-            .rows_affected()
-            == 1;
-        if removed {
-            sqlx::query("UPDATE tweets SET like_count = like_count - 1 WHERE id = $1")
-                .bind(tweet.as_i64())
-                .execute(&mut *tx)
-                .await
-                .map_err(err)?;
-        } else if !tweet_exists(&mut tx, tweet).await? {
-            return Err(StoreError::NotFound);
-        }
-        tx.commit().await.map_err(err)
-    }
-
-    async fn add_views(&self, views: &[(Id, i64)]) -> Result<Vec<(Id, i64)>, StoreError> {
-        let mut sorted: Vec<(i64, i64)> = views.iter().map(|(id, n)| (id.as_i64(), *n)).collect();
-        sorted.sort_unstable();
-        let (ids, ns): (Vec<i64>, Vec<i64>) = sorted.into_iter().unzip();
-        let mut tx = self.pool.begin().await.map_err(err)?;
-        // Lock in id order first, so that batches from several nodes cannot deadlock.
-        sqlx::query("SELECT id FROM tweets WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        let counts: Vec<(i64, i64)> = sqlx::query_as(
-            "UPDATE tweets t SET view_count = t.view_count + v.n \
-             FROM unnest($1::bigint[], $2::bigint[]) AS v(id, n) WHERE t.id = v.id \
-             RETURNING t.id, t.view_count",
-        )
-        .bind(&ids)
-        .bind(&ns)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(err)?;
-        tx.commit().await.map_err(err)?;
-        Ok(counts.into_iter().map(|(id, n)| (Id::from_i64(id), n)).collect())
-    }
-}
-
-async fn insert_media(conn: &mut PgConnection, tweet: Id, position: usize, m: &Media) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO media (id, tweet_id, position, kind, content_type, storage_key, thumbnail_key, size_bytes, width, height, \
-         duration_ms, original_key, thumbnail_width, thumbnail_height, description, blurhash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-    )
-    .bind(m.id.as_i64())
-    .bind(tweet.as_i64())
-    .bind(i64::try_from(position).unwrap_or(i64::MAX))
-    .bind(m.kind.as_str())
-    .bind(&m.content_type)
-    .bind(&m.key)
-    .bind(&m.thumbnail_key)
-    .bind(m.size_bytes)
-    .bind(m.width)
-    .bind(m.height)
-    .bind(m.duration_ms)
-    .bind(&m.original_key)
-    .bind(m.thumbnail_width)
-    .bind(m.thumbnail_height)
-    .bind(m.description.as_ref().map(|d| d.as_str()))
-    .bind(&m.blurhash)
-    .execute(conn)
-    .await
-    .map_err(err)?;
-    Ok(())
 }
 
 pub(super) async fn append_outbox(conn: &mut PgConnection, m: &OutboxMessage, at: Timestamp) -> Result<(), StoreError> {

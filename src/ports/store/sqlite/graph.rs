@@ -2,14 +2,8 @@ use async_trait::async_trait;
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::{SqliteStore, err};
-use crate::domain::{Id, Timestamp, User};
+use crate::domain::{Id, User};
 use crate::ports::store::{FollowRow, GraphStore, PageRequest, StoreError, user_columns_of};
-
-async fn user_exists(conn: &mut sqlx::SqliteConnection, user: Id) -> Result<bool, StoreError> {
-    let found: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?").bind(user.as_i64()).fetch_optional(conn).await.map_err(err)?;
-    Ok(found.is_some())
-}
 
 impl SqliteStore {
     /// One side of the follow graph: `who` is the column matched against `user`, `other` the one listed.
@@ -31,49 +25,6 @@ impl SqliteStore {
 
 #[async_trait]
 impl GraphStore for SqliteStore {
-    async fn follow(&self, follower: Id, followee: Id, follow_id: Id, at: Timestamp) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin().await.map_err(err)?;
-        if !user_exists(&mut tx, followee).await? {
-            return Err(StoreError::NotFound);
-        }
-        let added = sqlx::query(
-            "INSERT INTO follows (follower_id, followee_id, id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(follower.as_i64())
-        .bind(followee.as_i64())
-        .bind(follow_id.as_i64())
-        .bind(at.as_millis())
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?
-        .rows_affected()
-            == 1;
-        if added {
-            adjust_counts(&mut tx, follower, followee, 1).await?;
-        }
-        tx.commit().await.map_err(err)?;
-        Ok(added)
-    }
-
-    async fn unfollow(&self, follower: Id, followee: Id) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await.map_err(err)?;
-        if !user_exists(&mut tx, followee).await? {
-            return Err(StoreError::NotFound);
-        }
-        let removed = sqlx::query("DELETE FROM follows WHERE follower_id = ? AND followee_id = ?")
-            .bind(follower.as_i64())
-            .bind(followee.as_i64())
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?
-            .rows_affected()
-            == 1;
-        if removed {
-            adjust_counts(&mut tx, follower, followee, -1).await?;
-        }
-        tx.commit().await.map_err(err)
-    }
-
     async fn followers(&self, user: Id, page: PageRequest) -> Result<Vec<(Id, User)>, StoreError> {
         self.follow_page(user, page, "followee_id", "follower_id").await
     }
@@ -96,20 +47,4 @@ impl GraphStore for SqliteStore {
         let ids: Vec<i64> = q.build_query_scalar().fetch_all(&self.reader).await.map_err(err)?;
         Ok(ids.into_iter().map(Id::from_i64).collect())
     }
-}
-
-async fn adjust_counts(conn: &mut sqlx::SqliteConnection, follower: Id, followee: Id, by: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE users SET followings_count = followings_count + ? WHERE id = ?")
-        .bind(by)
-        .bind(follower.as_i64())
-        .execute(&mut *conn)
-        .await
-        .map_err(err)?;
-    sqlx::query("UPDATE users SET followers_count = followers_count + ? WHERE id = ?")
-        .bind(by)
-        .bind(followee.as_i64())
-        .execute(&mut *conn)
-        .await
-        .map_err(err)?;
-    Ok(())
 }

@@ -1,0 +1,211 @@
+//! Group commit on PostgreSQL (see `ports::store::writes`): the batch locks
+//! the tweet rows, then the user rows, it touches, each in id order (the
+//! order `delete_tweet` takes them too), so batches from several nodes
+//! cannot deadlock and no row it checked can vanish before it commits.
+//! Counters and outbox events go in one statement each, from arrays.
+
+use async_trait::async_trait;
+use sqlx::{PgConnection, Postgres};
+
+use super::{PostgresStore, err};
+use crate::domain::{Id, Media, Timestamp, User};
+use crate::ports::store::writes::{BatchTx, TweetRowCounts, Write, WriteStore, Written, run_batch};
+use crate::ports::store::{NewTweet, OutboxMessage, StoreError, USER_COLUMNS, UserRow};
+
+#[async_trait]
+impl WriteStore for PostgresStore {
+    async fn apply(&self, writes: &[Write]) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        let outcomes = run_batch(&mut Batch(&mut tx), writes).await?;
+        tx.commit().await.map_err(err)?;
+        Ok(outcomes)
+    }
+}
+
+struct Batch<'c>(&'c mut PgConnection);
+
+/// Runs a statement and says whether it changed a row.
+async fn changed(
+    q: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
+    conn: &mut PgConnection,
+) -> Result<bool, StoreError> {
+    Ok(q.execute(conn).await.map_err(err)?.rows_affected() == 1)
+}
+
+#[async_trait]
+impl BatchTx for Batch<'_> {
+    async fn tweets(&mut self, ids: &[i64]) -> Result<Vec<TweetRowCounts>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query_as(
+            "SELECT id, author_id, like_count, view_count FROM tweets WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+        )
+        .bind(ids)
+        .fetch_all(&mut *self.0)
+        .await
+        .map_err(err)
+    }
+
+    async fn users(&mut self, ids: &[i64]) -> Result<Vec<User>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<UserRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE"))
+                .bind(ids)
+                .fetch_all(&mut *self.0)
+                .await
+                .map_err(err)?;
+        Ok(rows.into_iter().map(User::from).collect())
+    }
+
+    async fn insert_like(&mut self, user: Id, tweet: Id, at: Timestamp) -> Result<bool, StoreError> {
+        let q = sqlx::query("INSERT INTO likes (tweet_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(tweet.as_i64())
+            .bind(user.as_i64())
+            .bind(at.as_millis());
+        changed(q, self.0).await
+    }
+
+    async fn delete_like(&mut self, user: Id, tweet: Id) -> Result<bool, StoreError> {
+        let q = sqlx::query("DELETE FROM likes WHERE tweet_id = $1 AND user_id = $2").bind(tweet.as_i64()).bind(user.as_i64());
+        changed(q, self.0).await
+    }
+
+    async fn insert_follow(&mut self, follower: Id, followee: Id, follow_id: Id, at: Timestamp) -> Result<bool, StoreError> {
+        let q = sqlx::query(
+            "INSERT INTO follows (follower_id, followee_id, id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(follower.as_i64())
+        .bind(followee.as_i64())
+        .bind(follow_id.as_i64())
+        .bind(at.as_millis());
+        changed(q, self.0).await
+    }
+
+    async fn delete_follow(&mut self, follower: Id, followee: Id) -> Result<bool, StoreError> {
+        let q = sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2")
+            .bind(follower.as_i64())
+            .bind(followee.as_i64());
+        changed(q, self.0).await
+    }
+
+    async fn insert_tweet(&mut self, t: &NewTweet) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO tweets (id, author_id, content, search_terms, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(t.id.as_i64())
+            .bind(t.author.as_i64())
+            .bind(&t.content)
+            .bind(crate::domain::search::index_text(&t.content))
+            .bind(t.created_at.as_millis())
+            .execute(&mut *self.0)
+            .await
+            .map_err(err)?;
+        for (position, m) in t.media.iter().enumerate() {
+            insert_media(self.0, t.id, position, m).await?;
+        }
+        Ok(())
+    }
+
+    async fn add_to_tweets(&mut self, deltas: &[(i64, i64, i64)]) -> Result<(), StoreError> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        let (ids, likes, views) = unzip3(deltas.iter().copied());
+        sqlx::query(
+            "UPDATE tweets t SET like_count = t.like_count + d.likes, view_count = t.view_count + d.views \
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS d(id, likes, views) WHERE t.id = d.id",
+        )
+        .bind(ids)
+        .bind(likes)
+        .bind(views)
+        .execute(&mut *self.0)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn add_to_users(&mut self, deltas: &[(i64, i64, i64, i64)]) -> Result<(), StoreError> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        let (ids, rest): (Vec<i64>, Vec<(i64, i64, i64)>) = deltas.iter().map(|(id, a, b, c)| (*id, (*a, *b, *c))).unzip();
+        let (followers, followings, tweets) = unzip3(rest.into_iter());
+        sqlx::query(
+            "UPDATE users u SET followers_count = u.followers_count + d.followers, \
+             followings_count = u.followings_count + d.followings, tweets_count = u.tweets_count + d.tweets \
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS d(id, followers, followings, tweets) \
+             WHERE u.id = d.id",
+        )
+        .bind(ids)
+        .bind(followers)
+        .bind(followings)
+        .bind(tweets)
+        .execute(&mut *self.0)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn append_outbox(&mut self, events: &[(OutboxMessage, Timestamp)]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = events.iter().map(|(m, _)| m.id).collect();
+        let kinds: Vec<&str> = events.iter().map(|(m, _)| m.kind.as_str()).collect();
+        let keys: Vec<&str> = events.iter().map(|(m, _)| m.key.as_str()).collect();
+        let payloads: Vec<&str> = events.iter().map(|(m, _)| m.payload.as_str()).collect();
+        let times: Vec<i64> = events.iter().map(|(_, at)| at.as_millis()).collect();
+        sqlx::query(
+            "INSERT INTO outbox (id, kind, key, payload, created_at) \
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[])",
+        )
+        .bind(ids)
+        .bind(kinds)
+        .bind(keys)
+        .bind(payloads)
+        .bind(times)
+        .execute(&mut *self.0)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+}
+
+fn unzip3(rows: impl Iterator<Item = (i64, i64, i64)>) -> (Vec<i64>, Vec<i64>, Vec<i64>) {
+    let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    for (x, y, z) in rows {
+        a.push(x);
+        b.push(y);
+        c.push(z);
+    }
+    (a, b, c)
+}
+
+async fn insert_media(conn: &mut PgConnection, tweet: Id, position: usize, m: &Media) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO media (id, tweet_id, position, kind, content_type, storage_key, thumbnail_key, size_bytes, width, height, \
+         duration_ms, original_key, thumbnail_width, thumbnail_height, description, blurhash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(m.id.as_i64())
+    .bind(tweet.as_i64())
+    .bind(i64::try_from(position).unwrap_or(i64::MAX))
+    .bind(m.kind.as_str())
+    .bind(&m.content_type)
+    .bind(&m.key)
+    .bind(&m.thumbnail_key)
+    .bind(m.size_bytes)
+    .bind(m.width)
+    .bind(m.height)
+    .bind(m.duration_ms)
+    .bind(&m.original_key)
+    .bind(m.thumbnail_width)
+    .bind(m.thumbnail_height)
+    .bind(m.description.as_ref().map(|d| d.as_str()))
+    .bind(&m.blurhash)
+    .execute(conn)
+    .await
+    .map_err(err)?;
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! Group commit: many users' writes (likes, follows, tweets, views) in one
+//! transaction, each answered with its own outcome.
+//!
+//! The batch first reads (and on PostgreSQL locks, in id order, so batches
+//! from several nodes cannot deadlock) every tweet and user row its writes
+//! touch. Existence checks and the counters a write answers with come from
+//! those rows as the batch's own writes change them, in order; the only
+//! statements run per write are the inserts and deletes of likes, follows
+//! and tweets, whose outcome (new or already there) only the database knows.
+//! Counters, outbox events and notifications of the whole batch are then
+//! written with one statement each.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use crate::domain::{Id, Timestamp, User};
+use crate::ports::store::{NewTweet, OutboxMessage, StoreError, like_event, posted_event};
+
+/// One write of a batch.
+#[derive(Clone, Debug)]
+pub enum Write {
+    Like { user: Id, tweet: Id, at: Timestamp, event_id: Id },
+    Unlike { user: Id, tweet: Id },
+    Follow { follower: Id, followee: Id, follow_id: Id, at: Timestamp },
+    Unfollow { follower: Id, followee: Id },
+    Post(NewTweet),
+    View { tweet: Id },
+}
+
+/// What one write did, with the counters as it left them.
+#[derive(Clone, Debug)]
+pub enum Written {
+    /// Whether the like is new, and the tweet's like count after it.
+    Like { added: bool, like_count: i64 },
+    /// Whether there was a like to take back, and the like count after it.
+    Unlike { removed: bool, like_count: i64 },
+    /// Whether the follow is new, and the followee after it.
+    Follow { added: bool, followee: User },
+    /// Whether there was a follow to take back, and both users after it.
+    Unfollow { removed: bool, follower: User, followee: User },
+    /// The new tweet's author, counting it.
+    Post { author: User },
+    /// The tweet's view count, counting this view.
+    View { view_count: i64 },
+}
+
+/// The counters of a tweet a batch touches.
+#[derive(Clone, Copy, Debug, sqlx::FromRow)]
+pub struct TweetRowCounts {
+    pub id: i64,
+    pub author_id: i64,
+    pub like_count: i64,
+    pub view_count: i64,
+}
+
+#[async_trait]
+pub trait WriteStore: Send + Sync + 'static {
+    /// Applies the writes in one transaction, in order. A write that cannot
+    /// be done (its tweet or user is missing) gets its own `NotFound` and
+    /// the others still commit; `Err` means nothing was written.
+    async fn apply(&self, writes: &[Write]) -> Result<Vec<Result<Written, StoreError>>, StoreError>;
+}
+
+/// The per-write statements of a batch, on one open transaction: what the
+/// two databases do differently. Everything else is [`run_batch`].
+#[async_trait]
+pub(super) trait BatchTx: Send {
+    /// Reads (PostgreSQL: and locks, in id order) these tweets' counters.
+    async fn tweets(&mut self, ids: &[i64]) -> Result<Vec<TweetRowCounts>, StoreError>;
+    /// Reads (PostgreSQL: and locks, in id order) these users.
+    async fn users(&mut self, ids: &[i64]) -> Result<Vec<User>, StoreError>;
+    /// Inserts a like; false if it was there already.
+    async fn insert_like(&mut self, user: Id, tweet: Id, at: Timestamp) -> Result<bool, StoreError>;
+    /// Deletes a like; false if there was none.
+    async fn delete_like(&mut self, user: Id, tweet: Id) -> Result<bool, StoreError>;
+    /// Inserts a follow; false if it was there already.
+    async fn insert_follow(&mut self, follower: Id, followee: Id, follow_id: Id, at: Timestamp) -> Result<bool, StoreError>;
+    /// Deletes a follow; false if there was none.
+    async fn delete_follow(&mut self, follower: Id, followee: Id) -> Result<bool, StoreError>;
+    /// Inserts a tweet and its media.
+    async fn insert_tweet(&mut self, tweet: &NewTweet) -> Result<(), StoreError>;
+    /// Adds to tweets' like and view counts: (id, likes, views).
+    async fn add_to_tweets(&mut self, deltas: &[(i64, i64, i64)]) -> Result<(), StoreError>;
+    /// Adds to users' counts: (id, followers, followings, tweets).
+    async fn add_to_users(&mut self, deltas: &[(i64, i64, i64, i64)]) -> Result<(), StoreError>;
+    /// Appends events to the outbox.
+    async fn append_outbox(&mut self, events: &[(OutboxMessage, Timestamp)]) -> Result<(), StoreError>;
+}
+
+/// Runs a batch on an open transaction (the caller commits).
+pub(super) async fn run_batch(tx: &mut dyn BatchTx, writes: &[Write]) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
+    let (tweet_ids, user_ids) = rows_touched(writes);
+    let mut tally = Tally {
+        tweets: tx.tweets(&tweet_ids).await?.into_iter().map(|t| (t.id, t)).collect(),
+        users: tx.users(&user_ids).await?.into_iter().map(|u| (u.id.as_i64(), u)).collect(),
+        tweet_deltas: HashMap::new(),
+        user_deltas: HashMap::new(),
+        outbox: Vec::new(),
+    };
+    let mut outcomes = Vec::with_capacity(writes.len());
+    for write in writes {
+        outcomes.push(apply_one(tx, &mut tally, write).await?);
+    }
+    let mut tweet_deltas: Vec<_> =
+        tally.tweet_deltas.into_iter().filter(|(_, d)| *d != (0, 0)).map(|(id, (l, v))| (id, l, v)).collect();
+    tweet_deltas.sort_unstable();
+    tx.add_to_tweets(&tweet_deltas).await?;
+    let mut user_deltas: Vec<_> =
+        tally.user_deltas.into_iter().filter(|(_, d)| *d != (0, 0, 0)).map(|(id, (a, b, c))| (id, a, b, c)).collect();
+    user_deltas.sort_unstable();
+    tx.add_to_users(&user_deltas).await?;
+    tx.append_outbox(&tally.outbox).await?;
+    Ok(outcomes)
+}
+
+/// The tweets and users a batch reads first, each list sorted (the lock order).
+fn rows_touched(writes: &[Write]) -> (Vec<i64>, Vec<i64>) {
+    let mut tweets = Vec::new();
+    let mut users = Vec::new();
+    for w in writes {
+        match w {
+            Write::Like { tweet, .. } | Write::Unlike { tweet, .. } | Write::View { tweet } => tweets.push(tweet.as_i64()),
+            Write::Follow { follower, followee, .. } | Write::Unfollow { follower, followee } => {
+                users.push(follower.as_i64());
+                users.push(followee.as_i64());
+            }
+            Write::Post(t) => users.push(t.author.as_i64()),
+        }
+    }
+    for list in [&mut tweets, &mut users] {
+        list.sort_unstable();
+        list.dedup();
+    }
+    (tweets, users)
+}
+
+/// The rows a batch read, as its writes so far changed them.
+struct Tally {
+    tweets: HashMap<i64, TweetRowCounts>,
+    users: HashMap<i64, User>,
+    /// Per tweet: likes and views to add.
+    tweet_deltas: HashMap<i64, (i64, i64)>,
+    /// Per user: followers, followings and tweets to add.
+    user_deltas: HashMap<i64, (i64, i64, i64)>,
+    outbox: Vec<(OutboxMessage, Timestamp)>,
+}
+
+impl Tally {
+    fn tweet(&mut self, id: Id) -> Result<&mut TweetRowCounts, StoreError> {
+        self.tweets.get_mut(&id.as_i64()).ok_or(StoreError::NotFound)
+    }
+
+    fn user(&self, id: Id) -> Result<&User, StoreError> {
+        self.users.get(&id.as_i64()).ok_or(StoreError::NotFound)
+    }
+
+    fn add_likes(&mut self, tweet: Id, n: i64) -> i64 {
+        let row = self.tweets.get_mut(&tweet.as_i64()).expect("checked by the caller");
+        row.like_count += n;
+        self.tweet_deltas.entry(tweet.as_i64()).or_default().0 += n;
+        row.like_count
+    }
+
+    /// Adds (followers, followings, tweets) to a user.
+    fn add_to_user(&mut self, user: Id, by: (i64, i64, i64)) {
+        let u = self.users.get_mut(&user.as_i64()).expect("checked by the caller");
+        u.followers_count += by.0;
+        u.followings_count += by.1;
+        u.tweets_count += by.2;
+        let d = self.user_deltas.entry(user.as_i64()).or_default();
+        *d = (d.0 + by.0, d.1 + by.1, d.2 + by.2);
+    }
+}
+
+async fn apply_one(tx: &mut dyn BatchTx, tally: &mut Tally, write: &Write) -> Result<Result<Written, StoreError>, StoreError> {
+    // `missing!` answers this write alone with NotFound.
+    macro_rules! missing {
+        ($e:expr) => {
+            match $e {
+                Ok(v) => v,
+                Err(e) => return Ok(Err(e)),
+            }
+        };
+    }
+    Ok(Ok(match write {
+        Write::Like { user, tweet, at, event_id } => {
+            let owner = missing!(tally.tweet(*tweet)).author_id;
+            let added = tx.insert_like(*user, *tweet, *at).await?;
+            let like_count = tally.add_likes(*tweet, i64::from(added));
+            if added && owner != user.as_i64() {
+                tally.outbox.push((like_event(*event_id, *tweet, Id::from_i64(owner), *user, *at), *at));
+            }
+            Written::Like { added, like_count }
+        }
+        Write::Unlike { user, tweet } => {
+            missing!(tally.tweet(*tweet));
+            let removed = tx.delete_like(*user, *tweet).await?;
+            let like_count = tally.add_likes(*tweet, -i64::from(removed));
+            Written::Unlike { removed, like_count }
+        }
+        Write::Follow { follower, followee, follow_id, at } => {
+            missing!(tally.user(*follower));
+            missing!(tally.user(*followee));
+            let added = tx.insert_follow(*follower, *followee, *follow_id, *at).await?;
+            if added {
+                tally.add_to_user(*follower, (0, 1, 0));
+                tally.add_to_user(*followee, (1, 0, 0));
+            }
+            Written::Follow { added, followee: tally.user(*followee)?.clone() }
+        }
+        Write::Unfollow { follower, followee } => {
+            missing!(tally.user(*follower));
+            missing!(tally.user(*followee));
+            let removed = tx.delete_follow(*follower, *followee).await?;
+            if removed {
+                tally.add_to_user(*follower, (0, -1, 0));
+                tally.add_to_user(*followee, (-1, 0, 0));
+            }
+            Written::Unfollow { removed, follower: tally.user(*follower)?.clone(), followee: tally.user(*followee)?.clone() }
+        }
+        Write::Post(tweet) => {
+            missing!(tally.user(tweet.author));
+            tx.insert_tweet(tweet).await?;
+            tally.add_to_user(tweet.author, (0, 0, 1));
+            tally.outbox.push((posted_event(tweet), tweet.created_at));
+            // Likes and views later in the batch may refer to it.
+            let counts = TweetRowCounts { id: tweet.id.as_i64(), author_id: tweet.author.as_i64(), like_count: 0, view_count: 0 };
+            tally.tweets.insert(tweet.id.as_i64(), counts);
+            Written::Post { author: tally.user(tweet.author)?.clone() }
+        }
+        Write::View { tweet } => {
+            let row = missing!(tally.tweet(*tweet));
+            row.view_count += 1;
+            let view_count = row.view_count;
+            tally.tweet_deltas.entry(tweet.as_i64()).or_default().1 += 1;
+            Written::View { view_count }
+        }
+    }))
+}

@@ -1,0 +1,233 @@
+//! Group commit for every counted write: likes, unlikes, follows, unfollows,
+//! tweets and views. Requests queue on a channel, and one worker writes
+//! everything queued so far in a single transaction (the Store's
+//! [`WriteStore::apply`]). While a write runs, the next batch gathers, so
+//! batches grow with load and no delay is added when idle. Each request is
+//! answered only after its batch commits, with what its own write did (new
+//! or already there, the counters as it left them): nothing is answered
+//! before it is durable, and nothing answered is lost. On shutdown the queue
+//! is drained before the worker stops.
+//!
+//! If a batch fails as a whole for a reason other than the database being
+//! unavailable (a constraint one write ran into, say), each of its writes is
+//! tried again on its own, so one bad write cannot fail its neighbours.
+//!
+//! After a commit the worker tells the tweet cache what changed, in commit
+//! order, so cached counters stay exact where the cache is exclusive.
+
+use std::sync::Arc;
+
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::domain::{Id, Timestamp, User};
+use crate::error::{Error, Result};
+use crate::ports::store::{NewTweet, Store, StoreError, Write, Written};
+use crate::services::tweet_cache::TweetCache;
+
+/// Writes a transaction takes at most: enough that a batch amortizes its
+/// commit, few enough that SQLite's statement variables and one
+/// transaction's locks stay small.
+const MAX_BATCH: usize = 1024;
+
+struct Request {
+    write: Write,
+    reply: oneshot::Sender<Result<Written>>,
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Request>,
+}
+
+/// What the worker needs besides its queue.
+struct Worker {
+    store: Arc<dyn Store>,
+    cache: Arc<TweetCache>,
+    /// Wakes the outbox relay when a batch added events.
+    outbox: Arc<Notify>,
+}
+
+impl Writer {
+    pub fn start(
+        store: Arc<dyn Store>,
+        cache: Arc<TweetCache>,
+        outbox: Arc<Notify>,
+        tasks: &TaskTracker,
+        stop: CancellationToken,
+    ) -> Self {
+        let (queue, rx) = mpsc::channel(64 * 1024);
+        tasks.spawn(Worker { store, cache, outbox }.run(rx, stop));
+        Self { queue }
+    }
+
+    /// Queues a write and waits until its batch is committed.
+    pub async fn write(&self, write: Write) -> Result<Written> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || Error::Unavailable { what: "writes", source: anyhow::anyhow!("shutting down") };
+        self.queue.send(Request { write, reply }).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+impl Worker {
+    async fn run(self, mut rx: mpsc::Receiver<Request>, stop: CancellationToken) {
+        let mut batch = Vec::new();
+        loop {
+            let first = tokio::select! {
+                request = rx.recv() => request,
+                _ = stop.cancelled() => None,
+            };
+            let Some(first) = first else { break };
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(_) => break,
+                }
+            }
+            self.flush(&mut batch).await;
+        }
+        // Stopping: answer whatever is still queued.
+        rx.close();
+        while let Some(request) = rx.recv().await {
+            batch.push(request);
+            if batch.len() >= MAX_BATCH {
+                self.flush(&mut batch).await;
+            }
+        }
+        self.flush(&mut batch).await;
+    }
+
+    async fn flush(&self, batch: &mut Vec<Request>) {
+        if batch.is_empty() {
+            return;
+        }
+        let (writes, replies): (Vec<Write>, Vec<_>) = batch.drain(..).map(|r| (r.write, r.reply)).unzip();
+        metrics::histogram!("chirp_write_batch_size").record(writes.len() as f64);
+        let outcomes = match self.store.apply(&writes).await {
+            Ok(outcomes) => outcomes,
+            Err(e) if writes.len() > 1 && !matches!(e, StoreError::Unavailable(_)) => {
+                tracing::warn!(
+                    error = format!("{:#}", anyhow::Error::from(e)),
+                    writes = writes.len(),
+                    "write batch failed; writing each alone"
+                );
+                let mut outcomes = Vec::with_capacity(writes.len());
+                for write in &writes {
+                    outcomes.push(match self.store.apply(std::slice::from_ref(write)).await {
+                        Ok(mut one) => one.pop().unwrap_or(Err(StoreError::NotFound)),
+                        Err(e) => Err(e),
+                    });
+                }
+                outcomes
+            }
+            Err(e) => {
+                tracing::error!(error = format!("{:#}", anyhow::Error::from(e)), writes = writes.len(), "write batch failed");
+                (0..writes.len()).map(|_| Err(StoreError::Unavailable(anyhow::anyhow!("the write batch failed")))).collect()
+            }
+        };
+        let mut events = false;
+        for ((write, outcome), reply) in writes.iter().zip(outcomes).zip(replies) {
+            if let Ok(written) = &outcome {
+                events |= self.written(write, written);
+            }
+            let _ = reply.send(outcome.map_err(Error::from));
+        }
+        if events {
+            self.outbox.notify_one();
+        }
+    }
+
+    /// Tells the cache what a committed write changed; true if it added an outbox event.
+    fn written(&self, write: &Write, written: &Written) -> bool {
+        let cache = &self.cache;
+        match (write, written) {
+            (Write::Like { user, tweet, .. }, Written::Like { added, like_count }) => {
+                cache.like_written(*user, *tweet, added.then_some(true), *like_count);
+                *added
+            }
+            (Write::Unlike { user, tweet }, Written::Unlike { removed, like_count }) => {
+                cache.like_written(*user, *tweet, removed.then_some(false), *like_count);
+                false
+            }
+            (Write::Follow { follower, .. }, Written::Follow { added, followee }) => {
+                if *added {
+                    cache.user_changed(*follower);
+                }
+                cache.user_written(followee);
+                false
+            }
+            (Write::Unfollow { .. }, Written::Unfollow { follower, followee, .. }) => {
+                cache.user_written(follower);
+                cache.user_written(followee);
+                false
+            }
+            (Write::Post(_), Written::Post { author }) => {
+                cache.user_written(author);
+                true
+            }
+            (Write::View { tweet }, Written::View { view_count }) => {
+                cache.viewed(*tweet, *view_count);
+                false
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The typed front of the queue: one method a write.
+impl Writer {
+    /// Likes a tweet: whether the like is new, and the like count after it.
+    pub async fn like(&self, user: Id, tweet: Id, event_id: Id) -> Result<(bool, i64)> {
+        match self.write(Write::Like { user, tweet, at: Timestamp::now(), event_id }).await? {
+            Written::Like { added, like_count } => Ok((added, like_count)),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    /// Takes a like back: whether there was one.
+    pub async fn unlike(&self, user: Id, tweet: Id) -> Result<bool> {
+        match self.write(Write::Unlike { user, tweet }).await? {
+            Written::Unlike { removed, .. } => Ok(removed),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    /// Follows: whether the follow is new, and the followee after it.
+    pub async fn follow(&self, follower: Id, followee: Id, follow_id: Id) -> Result<(bool, User)> {
+        match self.write(Write::Follow { follower, followee, follow_id, at: Timestamp::now() }).await? {
+            Written::Follow { added, followee } => Ok((added, followee)),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    /// Unfollows: whether there was a follow.
+    pub async fn unfollow(&self, follower: Id, followee: Id) -> Result<bool> {
+        match self.write(Write::Unfollow { follower, followee }).await? {
+            Written::Unfollow { removed, .. } => Ok(removed),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    /// Posts a tweet: its author, counting it.
+    pub async fn post(&self, tweet: NewTweet) -> Result<User> {
+        match self.write(Write::Post(tweet)).await? {
+            Written::Post { author } => Ok(author),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    /// Counts a view: the tweet's view count, counting it.
+    pub async fn view(&self, tweet: Id) -> Result<i64> {
+        match self.write(Write::View { tweet }).await? {
+            Written::View { view_count } => Ok(view_count),
+            other => Err(mismatch(other)),
+        }
+    }
+}
+
+fn mismatch(written: Written) -> Error {
+    Error::Internal(anyhow::anyhow!("a write was answered for another kind of write: {written:?}"))
+}
