@@ -10,7 +10,7 @@
 //! Counters, outbox events and notifications of the whole batch are then
 //! written with one statement each.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 
@@ -70,16 +70,18 @@ pub(super) trait BatchTx: Send {
     async fn tweets(&mut self, ids: &[i64]) -> Result<Vec<TweetRowCounts>, StoreError>;
     /// Reads (PostgreSQL: and locks, in id order) these users.
     async fn users(&mut self, ids: &[i64]) -> Result<Vec<User>, StoreError>;
-    /// Inserts a like; false if it was there already.
-    async fn insert_like(&mut self, user: Id, tweet: Id, at: Timestamp) -> Result<bool, StoreError>;
+    /// Inserts likes (user, tweet, at), skipping those already there;
+    /// returns the (user, tweet) pairs inserted.
+    async fn insert_likes(&mut self, likes: &[(Id, Id, Timestamp)]) -> Result<Vec<(i64, i64)>, StoreError>;
     /// Deletes a like; false if there was none.
     async fn delete_like(&mut self, user: Id, tweet: Id) -> Result<bool, StoreError>;
-    /// Inserts a follow; false if it was there already.
-    async fn insert_follow(&mut self, follower: Id, followee: Id, follow_id: Id, at: Timestamp) -> Result<bool, StoreError>;
+    /// Inserts follows (follower, followee, follow id, at), skipping those
+    /// already there; returns the (follower, followee) pairs inserted.
+    async fn insert_follows(&mut self, follows: &[(Id, Id, Id, Timestamp)]) -> Result<Vec<(i64, i64)>, StoreError>;
     /// Deletes a follow; false if there was none.
     async fn delete_follow(&mut self, follower: Id, followee: Id) -> Result<bool, StoreError>;
-    /// Inserts a tweet and its media.
-    async fn insert_tweet(&mut self, tweet: &NewTweet) -> Result<(), StoreError>;
+    /// Inserts tweets and their media.
+    async fn insert_tweets(&mut self, tweets: &[&NewTweet]) -> Result<(), StoreError>;
     /// Adds to tweets' like and view counts: (id, likes, views).
     async fn add_to_tweets(&mut self, deltas: &[(i64, i64, i64)]) -> Result<(), StoreError>;
     /// Adds to users' counts: (id, followers, followings, tweets).
@@ -98,9 +100,10 @@ pub(super) async fn run_batch(tx: &mut dyn BatchTx, writes: &[Write]) -> Result<
         user_deltas: HashMap::new(),
         outbox: Vec::new(),
     };
+    let ahead = insert_ahead(tx, &tally, writes).await?;
     let mut outcomes = Vec::with_capacity(writes.len());
     for write in writes {
-        outcomes.push(apply_one(tx, &mut tally, write).await?);
+        outcomes.push(apply_one(tx, &mut tally, &ahead, write).await?);
     }
     let mut tweet_deltas: Vec<_> =
         tally.tweet_deltas.into_iter().filter(|(_, d)| *d != (0, 0)).map(|(id, (l, v))| (id, l, v)).collect();
@@ -133,6 +136,77 @@ fn rows_touched(writes: &[Write]) -> (Vec<i64>, Vec<i64>) {
         list.dedup();
     }
     (tweets, users)
+}
+
+/// Rows inserted for the whole batch at once, before its writes are gone
+/// through in order: the likes and follows whose pair no other write of the
+/// batch touches (so inserting them first changes no other outcome), and
+/// the new tweets. One statement a kind instead of one a write.
+#[derive(Default)]
+struct Ahead {
+    /// (user, tweet) -> whether the like was new.
+    likes: HashMap<(i64, i64), bool>,
+    /// (follower, followee) -> whether the follow was new.
+    follows: HashMap<(i64, i64), bool>,
+    posted: HashSet<i64>,
+}
+
+async fn insert_ahead(tx: &mut dyn BatchTx, tally: &Tally, writes: &[Write]) -> Result<Ahead, StoreError> {
+    // How many writes touch each like pair and each follow pair.
+    let mut like_pairs: HashMap<(i64, i64), u32> = HashMap::new();
+    let mut follow_pairs: HashMap<(i64, i64), u32> = HashMap::new();
+    for w in writes {
+        match w {
+            Write::Like { user, tweet, .. } | Write::Unlike { user, tweet } => {
+                *like_pairs.entry((user.as_i64(), tweet.as_i64())).or_default() += 1;
+            }
+            Write::Follow { follower, followee, .. } | Write::Unfollow { follower, followee } => {
+                *follow_pairs.entry((follower.as_i64(), followee.as_i64())).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+    let mut likes = Vec::new();
+    let mut follows = Vec::new();
+    let mut posts = Vec::new();
+    for w in writes {
+        match w {
+            Write::Like { user, tweet, at, .. }
+                if like_pairs[&(user.as_i64(), tweet.as_i64())] == 1 && tally.tweets.contains_key(&tweet.as_i64()) =>
+            {
+                likes.push((*user, *tweet, *at));
+            }
+            Write::Follow { follower, followee, follow_id, at }
+                if follow_pairs[&(follower.as_i64(), followee.as_i64())] == 1
+                    && tally.users.contains_key(&follower.as_i64())
+                    && tally.users.contains_key(&followee.as_i64()) =>
+            {
+                follows.push((*follower, *followee, *follow_id, *at));
+            }
+            Write::Post(t) if tally.users.contains_key(&t.author.as_i64()) => posts.push(t),
+            _ => {}
+        }
+    }
+    let mut ahead = Ahead::default();
+    if !likes.is_empty() {
+        let inserted: HashSet<(i64, i64)> = tx.insert_likes(&likes).await?.into_iter().collect();
+        for (user, tweet, _) in likes {
+            let pair = (user.as_i64(), tweet.as_i64());
+            ahead.likes.insert(pair, inserted.contains(&pair));
+        }
+    }
+    if !follows.is_empty() {
+        let inserted: HashSet<(i64, i64)> = tx.insert_follows(&follows).await?.into_iter().collect();
+        for (follower, followee, ..) in follows {
+            let pair = (follower.as_i64(), followee.as_i64());
+            ahead.follows.insert(pair, inserted.contains(&pair));
+        }
+    }
+    if !posts.is_empty() {
+        tx.insert_tweets(&posts).await?;
+        ahead.posted = posts.iter().map(|t| t.id.as_i64()).collect();
+    }
+    Ok(ahead)
 }
 
 /// The rows a batch read, as its writes so far changed them.
@@ -173,7 +247,12 @@ impl Tally {
     }
 }
 
-async fn apply_one(tx: &mut dyn BatchTx, tally: &mut Tally, write: &Write) -> Result<Result<Written, StoreError>, StoreError> {
+async fn apply_one(
+    tx: &mut dyn BatchTx,
+    tally: &mut Tally,
+    ahead: &Ahead,
+    write: &Write,
+) -> Result<Result<Written, StoreError>, StoreError> {
     // `missing!` answers this write alone with NotFound.
     macro_rules! missing {
         ($e:expr) => {
@@ -186,7 +265,10 @@ async fn apply_one(tx: &mut dyn BatchTx, tally: &mut Tally, write: &Write) -> Re
     Ok(Ok(match write {
         Write::Like { user, tweet, at, event_id } => {
             let owner = missing!(tally.tweet(*tweet)).author_id;
-            let added = tx.insert_like(*user, *tweet, *at).await?;
+            let added = match ahead.likes.get(&(user.as_i64(), tweet.as_i64())) {
+                Some(added) => *added,
+                None => !tx.insert_likes(&[(*user, *tweet, *at)]).await?.is_empty(),
+            };
             let like_count = tally.add_likes(*tweet, i64::from(added));
             if added && owner != user.as_i64() {
                 tally.outbox.push((like_event(*event_id, *tweet, Id::from_i64(owner), *user, *at), *at));
@@ -202,7 +284,10 @@ async fn apply_one(tx: &mut dyn BatchTx, tally: &mut Tally, write: &Write) -> Re
         Write::Follow { follower, followee, follow_id, at } => {
             missing!(tally.user(*follower));
             missing!(tally.user(*followee));
-            let added = tx.insert_follow(*follower, *followee, *follow_id, *at).await?;
+            let added = match ahead.follows.get(&(follower.as_i64(), followee.as_i64())) {
+                Some(added) => *added,
+                None => !tx.insert_follows(&[(*follower, *followee, *follow_id, *at)]).await?.is_empty(),
+            };
             if added {
                 tally.add_to_user(*follower, (0, 1, 0));
                 tally.add_to_user(*followee, (1, 0, 0));
@@ -221,7 +306,9 @@ async fn apply_one(tx: &mut dyn BatchTx, tally: &mut Tally, write: &Write) -> Re
         }
         Write::Post(tweet) => {
             missing!(tally.user(tweet.author));
-            tx.insert_tweet(tweet).await?;
+            if !ahead.posted.contains(&tweet.id.as_i64()) {
+                tx.insert_tweets(&[tweet]).await?;
+            }
             tally.add_to_user(tweet.author, (0, 0, 1));
             tally.outbox.push((posted_event(tweet), tweet.created_at));
             // Likes and views later in the batch may refer to it.

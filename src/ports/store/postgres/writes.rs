@@ -60,12 +60,19 @@ impl BatchTx for Batch<'_> {
         Ok(rows.into_iter().map(User::from).collect())
     }
 
-    async fn insert_like(&mut self, user: Id, tweet: Id, at: Timestamp) -> Result<bool, StoreError> {
-        let q = sqlx::query("INSERT INTO likes (tweet_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(tweet.as_i64())
-            .bind(user.as_i64())
-            .bind(at.as_millis());
-        changed(q, self.0).await
+    async fn insert_likes(&mut self, likes: &[(Id, Id, Timestamp)]) -> Result<Vec<(i64, i64)>, StoreError> {
+        let (users, tweets, times) = unzip3(likes.iter().map(|(u, t, at)| (u.as_i64(), t.as_i64(), at.as_millis())));
+        sqlx::query_as(
+            "INSERT INTO likes (user_id, tweet_id, created_at) \
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) \
+             ON CONFLICT DO NOTHING RETURNING user_id, tweet_id",
+        )
+        .bind(users)
+        .bind(tweets)
+        .bind(times)
+        .fetch_all(&mut *self.0)
+        .await
+        .map_err(err)
     }
 
     async fn delete_like(&mut self, user: Id, tweet: Id) -> Result<bool, StoreError> {
@@ -73,15 +80,21 @@ impl BatchTx for Batch<'_> {
         changed(q, self.0).await
     }
 
-    async fn insert_follow(&mut self, follower: Id, followee: Id, follow_id: Id, at: Timestamp) -> Result<bool, StoreError> {
-        let q = sqlx::query(
-            "INSERT INTO follows (follower_id, followee_id, id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    async fn insert_follows(&mut self, follows: &[(Id, Id, Id, Timestamp)]) -> Result<Vec<(i64, i64)>, StoreError> {
+        let followers: Vec<i64> = follows.iter().map(|f| f.0.as_i64()).collect();
+        let (followees, ids, times) = unzip3(follows.iter().map(|(_, e, id, at)| (e.as_i64(), id.as_i64(), at.as_millis())));
+        sqlx::query_as(
+            "INSERT INTO follows (follower_id, followee_id, id, created_at) \
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) \
+             ON CONFLICT DO NOTHING RETURNING follower_id, followee_id",
         )
-        .bind(follower.as_i64())
-        .bind(followee.as_i64())
-        .bind(follow_id.as_i64())
-        .bind(at.as_millis());
-        changed(q, self.0).await
+        .bind(followers)
+        .bind(followees)
+        .bind(ids)
+        .bind(times)
+        .fetch_all(&mut *self.0)
+        .await
+        .map_err(err)
     }
 
     async fn delete_follow(&mut self, follower: Id, followee: Id) -> Result<bool, StoreError> {
@@ -91,18 +104,26 @@ impl BatchTx for Batch<'_> {
         changed(q, self.0).await
     }
 
-    async fn insert_tweet(&mut self, t: &NewTweet) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO tweets (id, author_id, content, search_terms, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(t.id.as_i64())
-            .bind(t.author.as_i64())
-            .bind(&t.content)
-            .bind(crate::domain::search::index_text(&t.content))
-            .bind(t.created_at.as_millis())
-            .execute(&mut *self.0)
-            .await
-            .map_err(err)?;
-        for (position, m) in t.media.iter().enumerate() {
-            insert_media(self.0, t.id, position, m).await?;
+    async fn insert_tweets(&mut self, tweets: &[&NewTweet]) -> Result<(), StoreError> {
+        let (ids, authors, times) = unzip3(tweets.iter().map(|t| (t.id.as_i64(), t.author.as_i64(), t.created_at.as_millis())));
+        let contents: Vec<&str> = tweets.iter().map(|t| t.content.as_str()).collect();
+        let terms: Vec<String> = tweets.iter().map(|t| crate::domain::search::index_text(&t.content)).collect();
+        sqlx::query(
+            "INSERT INTO tweets (id, author_id, content, search_terms, created_at) \
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])",
+        )
+        .bind(ids)
+        .bind(authors)
+        .bind(contents)
+        .bind(terms)
+        .bind(times)
+        .execute(&mut *self.0)
+        .await
+        .map_err(err)?;
+        for t in tweets {
+            for (position, m) in t.media.iter().enumerate() {
+                insert_media(self.0, t.id, position, m).await?;
+            }
         }
         Ok(())
     }

@@ -21,6 +21,10 @@ impl WriteStore for SqliteStore {
 
 struct Batch<'c>(&'c mut SqliteConnection);
 
+/// Rows a multi-row statement takes at most: well under SQLite's 32,766
+/// variables a statement.
+const CHUNK: usize = 500;
+
 fn ids(raw: &[i64]) -> Vec<Id> {
     raw.iter().copied().map(Id::from_i64).collect()
 }
@@ -52,12 +56,17 @@ impl BatchTx for Batch<'_> {
         Ok(rows.into_iter().map(User::from).collect())
     }
 
-    async fn insert_like(&mut self, user: Id, tweet: Id, at: Timestamp) -> Result<bool, StoreError> {
-        let q = sqlx::query("INSERT INTO likes (tweet_id, user_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-            .bind(tweet.as_i64())
-            .bind(user.as_i64())
-            .bind(at.as_millis());
-        changed(q, self.0).await
+    async fn insert_likes(&mut self, likes: &[(Id, Id, Timestamp)]) -> Result<Vec<(i64, i64)>, StoreError> {
+        let mut inserted = Vec::with_capacity(likes.len());
+        for chunk in likes.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO likes (user_id, tweet_id, created_at) ");
+            q.push_values(chunk, |mut row, (user, tweet, at)| {
+                row.push_bind(user.as_i64()).push_bind(tweet.as_i64()).push_bind(at.as_millis());
+            });
+            q.push(" ON CONFLICT DO NOTHING RETURNING user_id, tweet_id");
+            inserted.extend(q.build_query_as::<(i64, i64)>().fetch_all(&mut *self.0).await.map_err(err)?);
+        }
+        Ok(inserted)
     }
 
     async fn delete_like(&mut self, user: Id, tweet: Id) -> Result<bool, StoreError> {
@@ -65,15 +74,17 @@ impl BatchTx for Batch<'_> {
         changed(q, self.0).await
     }
 
-    async fn insert_follow(&mut self, follower: Id, followee: Id, follow_id: Id, at: Timestamp) -> Result<bool, StoreError> {
-        let q = sqlx::query(
-            "INSERT INTO follows (follower_id, followee_id, id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(follower.as_i64())
-        .bind(followee.as_i64())
-        .bind(follow_id.as_i64())
-        .bind(at.as_millis());
-        changed(q, self.0).await
+    async fn insert_follows(&mut self, follows: &[(Id, Id, Id, Timestamp)]) -> Result<Vec<(i64, i64)>, StoreError> {
+        let mut inserted = Vec::with_capacity(follows.len());
+        for chunk in follows.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO follows (follower_id, followee_id, id, created_at) ");
+            q.push_values(chunk, |mut row, (follower, followee, id, at)| {
+                row.push_bind(follower.as_i64()).push_bind(followee.as_i64()).push_bind(id.as_i64()).push_bind(at.as_millis());
+            });
+            q.push(" ON CONFLICT DO NOTHING RETURNING follower_id, followee_id");
+            inserted.extend(q.build_query_as::<(i64, i64)>().fetch_all(&mut *self.0).await.map_err(err)?);
+        }
+        Ok(inserted)
     }
 
     async fn delete_follow(&mut self, follower: Id, followee: Id) -> Result<bool, StoreError> {
@@ -83,55 +94,57 @@ impl BatchTx for Batch<'_> {
         changed(q, self.0).await
     }
 
-    async fn insert_tweet(&mut self, t: &NewTweet) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO tweets (id, author_id, content, search_terms, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(t.id.as_i64())
-            .bind(t.author.as_i64())
-            .bind(&t.content)
-            .bind(crate::domain::search::index_text(&t.content))
-            .bind(t.created_at.as_millis())
-            .execute(&mut *self.0)
-            .await
-            .map_err(err)?;
-        for (position, m) in t.media.iter().enumerate() {
-            insert_media(self.0, t.id, position, m).await?;
+    async fn insert_tweets(&mut self, tweets: &[&NewTweet]) -> Result<(), StoreError> {
+        for chunk in tweets.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO tweets (id, author_id, content, search_terms, created_at) ");
+            q.push_values(chunk, |mut row, t| {
+                row.push_bind(t.id.as_i64())
+                    .push_bind(t.author.as_i64())
+                    .push_bind(&t.content)
+                    .push_bind(crate::domain::search::index_text(&t.content))
+                    .push_bind(t.created_at.as_millis());
+            });
+            q.build().execute(&mut *self.0).await.map_err(err)?;
+        }
+        for t in tweets {
+            for (position, m) in t.media.iter().enumerate() {
+                insert_media(self.0, t.id, position, m).await?;
+            }
         }
         Ok(())
     }
 
     async fn add_to_tweets(&mut self, deltas: &[(i64, i64, i64)]) -> Result<(), StoreError> {
-        for (id, likes, views) in deltas {
-            sqlx::query("UPDATE tweets SET like_count = like_count + ?, view_count = view_count + ? WHERE id = ?")
-                .bind(likes)
-                .bind(views)
-                .bind(id)
-                .execute(&mut *self.0)
-                .await
-                .map_err(err)?;
+        for chunk in deltas.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "UPDATE tweets SET like_count = like_count + d.column2, view_count = view_count + d.column3 FROM (",
+            );
+            q.push_values(chunk, |mut row, (id, likes, views)| {
+                row.push_bind(id).push_bind(likes).push_bind(views);
+            });
+            q.push(") AS d WHERE tweets.id = d.column1");
+            q.build().execute(&mut *self.0).await.map_err(err)?;
         }
         Ok(())
     }
 
     async fn add_to_users(&mut self, deltas: &[(i64, i64, i64, i64)]) -> Result<(), StoreError> {
-        for (id, followers, followings, tweets) in deltas {
-            sqlx::query(
-                "UPDATE users SET followers_count = followers_count + ?, followings_count = followings_count + ?, \
-                 tweets_count = tweets_count + ? WHERE id = ?",
-            )
-            .bind(followers)
-            .bind(followings)
-            .bind(tweets)
-            .bind(id)
-            .execute(&mut *self.0)
-            .await
-            .map_err(err)?;
+        for chunk in deltas.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "UPDATE users SET followers_count = followers_count + d.column2, \
+                 followings_count = followings_count + d.column3, tweets_count = tweets_count + d.column4 FROM (",
+            );
+            q.push_values(chunk, |mut row, (id, followers, followings, tweets)| {
+                row.push_bind(id).push_bind(followers).push_bind(followings).push_bind(tweets);
+            });
+            q.push(") AS d WHERE users.id = d.column1");
+            q.build().execute(&mut *self.0).await.map_err(err)?;
         }
         Ok(())
     }
 
     async fn append_outbox(&mut self, events: &[(OutboxMessage, Timestamp)]) -> Result<(), StoreError> {
-        // Well under SQLite's 32,766 variables a statement: batches are at most a few thousand writes.
-        for chunk in events.chunks(1000) {
+        for chunk in events.chunks(CHUNK) {
             let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO outbox (id, kind, key, payload, created_at) ");
             q.push_values(chunk, |mut row, (m, at)| {
                 row.push_bind(m.id).push_bind(&m.kind).push_bind(&m.key).push_bind(&m.payload).push_bind(at.as_millis());
