@@ -26,7 +26,11 @@ function sessionEnded(path, status) {
 }
 
 export async function api(method, path, body, { signal } = {}) {
-  const headers = { accept: 'application/json' };
+  // A GET carries no header of its own, so that it is the same request as
+  // index.html's `<link rel="preload" as="fetch" crossorigin>` for it
+  // (same URL, mode cors, credentials same-origin) and takes its answer.
+  const headers = {};
+  if (method !== 'GET') headers.accept = 'application/json';
   if (method !== 'GET' && csrf) headers['x-csrf-token'] = csrf;
   const init = { method, headers, credentials: 'same-origin', signal };
   if (body !== undefined) {
@@ -50,7 +54,8 @@ export async function api(method, path, body, { signal } = {}) {
 }
 
 // A started request whose answer is wanted later (the first timeline page is
-// asked for while the session is still being checked).
+// asked for while the session is still being checked; index.html has the
+// browser start both before the modules are even loaded).
 export function prefetch(path) {
   const p = api('GET', path);
   p.catch(() => {});

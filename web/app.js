@@ -6,9 +6,23 @@ import { Link, navigate, Avatar } from './components.js';
 import { Home, Login, Signup, Profile, Settings, Search, Notifications, NotFound } from './pages.js';
 
 // Asked for at once, beside the session check, so the home timeline is on
-// screen one round trip sooner.
+// screen one round trip sooner (index.html's preloads have the browser send
+// both while it is still loading these modules; these calls take their answers).
 const sessionRequest = prefetch('/session');
-const firstPage = { current: location.pathname === '/' ? prefetch(Chirp.timelinePath) : null };
+// On `/`, the first page is drawn with the page itself (`data`, taken once by Home).
+const firstPage = { current: location.pathname === '/' ? prefetch(Chirp.timelinePath) : null, data: null };
+const startup = sessionRequest.then(async (s) => {
+  if (firstPage.current) {
+    const p = firstPage.current;
+    firstPage.current = null;
+    firstPage.data = await p.catch(() => null);
+  }
+  return s;
+});
+// Both are usually in by the time these modules have run: waiting for them a
+// moment (not more) draws the page at once instead of "Loading…" first.
+let knownSession;
+await Promise.race([startup.then((s) => { knownSession = s; setCsrf(s.csrf_token); }, () => {}), new Promise((r) => setTimeout(r, 100))]);
 
 function useLocation() {
   const [loc, setLoc] = useState({ path: location.pathname, query: location.search });
@@ -73,7 +87,7 @@ function Nav({ me, unread, path, onLogout }) {
 }
 
 function App() {
-  const [session, setSession] = useState(undefined);
+  const [session, setSession] = useState(knownSession);
   const { path, query } = useLocation();
   const me = session && session.user;
   const { unread, setUnread, live } = useLive(me);
@@ -81,7 +95,7 @@ function App() {
   const start = (s) => { setCsrf(s.csrf_token); setSession(s); };
   const end = () => { setCsrf(null); setSession(null); };
   useEffect(() => {
-    sessionRequest.then(start, (e) => {
+    startup.then(start, (e) => {
       // An expired cookie would make every request 401: have it cleared.
       if (e.status === 401) Chirp.logout().catch(() => {});
       firstPage.current = null;

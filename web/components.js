@@ -37,7 +37,10 @@ export function Alert({ error, message }) {
 export function Time({ iso }) {
   const [, tick] = useState(0);
   useEffect(() => { const t = setInterval(() => tick((n) => n + 1), 30000); return () => clearInterval(t); }, []);
-  return html`<time datetime=${iso} title=${fullTime(iso)}>${relativeTime(iso)}</time>`;
+  // The full date, as a tooltip, is made when the pointer comes: the first
+  // date formatter costs more than drawing the whole first page.
+  const tooltip = (e) => { e.currentTarget.title = fullTime(iso); };
+  return html`<time datetime=${iso} onMouseEnter=${tooltip}>${relativeTime(iso)}</time>`;
 }
 
 // Views: counted once per tweet per page load, when at least half of it has
@@ -187,10 +190,11 @@ const NONE = [];
 // A keyset-paged list: the next page loads when its end comes into view (or
 // on the button, for keyboards). `poll` (home only) checks the first page for
 // newer tweets and offers them in a banner instead of moving what is read.
-export function Feed({ load, render, empty, poll = 0, fresh = NONE, label, list = 'div' }) {
-  const [items, setItems] = useState([]);
-  const [cursor, setCursor] = useState(undefined);
-  const [done, setDone] = useState(false);
+// `initial`, a first page already fetched, is drawn at once.
+export function Feed({ load, render, empty, poll = 0, fresh = NONE, label, list = 'div', initial = null }) {
+  const [items, setItems] = useState(initial ? initial.data : []);
+  const [cursor, setCursor] = useState(initial ? initial.next_cursor : undefined);
+  const [done, setDone] = useState(initial ? !initial.next_cursor : false);
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState(null);
   const [waiting, setWaiting] = useState([]);
@@ -210,7 +214,7 @@ export function Feed({ load, render, empty, poll = 0, fresh = NONE, label, list 
     } catch (e) { setError(e); } finally { setLoading(false); }
   }, [load]);
 
-  useEffect(() => { more(); }, []);
+  useEffect(() => { if (!initial) more(); }, []);
 
   useEffect(() => {
     const el = sentinel.current;

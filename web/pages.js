@@ -29,14 +29,12 @@ function Field({ id, label, error, hint, ...input }) {
 export function Home({ me, firstPage }) {
   useTitle('Home');
   const [fresh, setFresh] = useState([]);
-  const load = useCallback((cursor) => {
-    if (!cursor && firstPage.current) { const p = firstPage.current; firstPage.current = null; return p; }
-    return Chirp.timeline(cursor);
-  }, []);
+  const [initial] = useState(() => { const page = firstPage.data; firstPage.data = null; return page; });
+  const load = useCallback((cursor) => Chirp.timeline(cursor), []);
   return html`<div>
     <${Heading}>Home<//>
     <${Composer} me=${me} onPosted=${(t) => setFresh([t])} />
-    <${Feed} label="Home timeline" load=${load} poll=${4000} fresh=${fresh}
+    <${Feed} label="Home timeline" load=${load} initial=${initial} poll=${4000} fresh=${fresh}
       empty="Nothing here yet. Follow people (try Search) or write your first tweet."
       render=${(t, remove) => html`<${Tweet} key=${t.id} tweet=${t} me=${me} onDeleted=${remove} />`} />
   </div>`;

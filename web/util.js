@@ -1,5 +1,19 @@
 // Formatting and messages; no DOM here.
 
+// Formatters are made once: `toLocaleString()` and friends build a new one on
+// every call, which cost more than the rest of drawing a page of tweets.
+const formatters = new Map();
+function formatter(options) {
+  const key = JSON.stringify(options);
+  let f = formatters.get(key);
+  if (!f) formatters.set(key, (f = new Intl.DateTimeFormat(undefined, options)));
+  return f;
+}
+const SHORT = { month: 'short', day: 'numeric' };
+const SHORT_YEAR = { year: 'numeric', month: 'short', day: 'numeric' };
+// What `toLocaleString()` shows.
+const FULL = { year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' };
+
 export function relativeTime(iso, now = Date.now()) {
   const t = Date.parse(iso);
   if (Number.isNaN(t)) return '';
@@ -11,12 +25,12 @@ export function relativeTime(iso, now = Date.now()) {
   if (s < 7 * 86400) return `${Math.floor(s / 86400)}d`;
   const d = new Date(t);
   const sameYear = d.getFullYear() === new Date(now).getFullYear();
-  return d.toLocaleDateString(undefined, sameYear ? { month: 'short', day: 'numeric' } : { year: 'numeric', month: 'short', day: 'numeric' });
+  return formatter(sameYear ? SHORT : SHORT_YEAR).format(d);
 }
 
 export function fullTime(iso) {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? '' : d.toLocaleString();
+  return Number.isNaN(d.getTime()) ? '' : formatter(FULL).format(d);
 }
 
 export function count(n) {

@@ -5,7 +5,10 @@
 //! Each file is gzipped once, on first use, and served with an ETag; the
 //! page itself carries a strict Content-Security-Policy (no inline script or
 //! style; connections only to this origin; images also from the media origin).
+//! The page preloads the session check and, at `/` only, the first page of
+//! the home timeline: the other paths get a copy without that preload.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
 
@@ -48,32 +51,48 @@ const ASSETS: &[Asset] = &[
     asset!("icon.svg", "image/svg+xml"),
 ];
 
+/// index.html's line that has the browser fetch the first timeline page
+/// while it loads the modules (app.js then takes that answer): only `/`
+/// shows the timeline, so the page at any other path is served without it.
+const TIMELINE_PRELOAD: &str = "<link rel=\"preload\" as=\"fetch\" crossorigin href=\"/api/v1/timeline\">\n";
+/// The name of that copy of index.html (not a file: never served under `/app/`).
+const OTHER_PAGE: &str = "index.html at other paths";
+
 /// An asset ready to serve: its bytes gzipped and its ETag.
 struct Prepared {
-    asset: &'static Asset,
+    path: &'static str,
+    content_type: &'static str,
+    bytes: Cow<'static, [u8]>,
     gzipped: Vec<u8>,
     etag: HeaderValue,
+}
+
+impl Prepared {
+    fn new(path: &'static str, content_type: &'static str, bytes: Cow<'static, [u8]>) -> Self {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&bytes).expect("gzip into memory");
+        let gzipped = gz.finish().expect("gzip into memory");
+        let digest = Sha256::digest(&bytes);
+        let etag = format!("\"{}\"", digest.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>());
+        Prepared { path, content_type, bytes, gzipped, etag: HeaderValue::try_from(etag).expect("hex is a valid header") }
+    }
 }
 
 fn prepared() -> &'static [Prepared] {
     static PREPARED: OnceLock<Vec<Prepared>> = OnceLock::new();
     PREPARED.get_or_init(|| {
+        let index = ASSETS.iter().find(|a| a.path == "index.html").expect("index.html is embedded");
+        let other_page = std::str::from_utf8(index.bytes).expect("index.html is UTF-8").replace(TIMELINE_PRELOAD, "");
         ASSETS
             .iter()
-            .map(|asset| {
-                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-                gz.write_all(asset.bytes).expect("gzip into memory");
-                let gzipped = gz.finish().expect("gzip into memory");
-                let digest = Sha256::digest(asset.bytes);
-                let etag = format!("\"{}\"", digest.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>());
-                Prepared { asset, gzipped, etag: HeaderValue::try_from(etag).expect("hex is a valid header") }
-            })
+            .map(|a| Prepared::new(a.path, a.content_type, Cow::Borrowed(a.bytes)))
+            .chain([Prepared::new(OTHER_PAGE, index.content_type, Cow::Owned(other_page.into_bytes()))])
             .collect()
     })
 }
 
 fn find(path: &str) -> Option<&'static Prepared> {
-    prepared().iter().find(|p| p.asset.path == path)
+    prepared().iter().find(|p| p.path == path)
 }
 
 /// Headers of the page: the policy the whole client runs under.
@@ -110,9 +129,12 @@ fn serve(prepared: &Prepared, request: &HeaderMap) -> Response {
             r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             r
         } else {
-            prepared.asset.bytes.into_response()
+            match &prepared.bytes {
+                Cow::Borrowed(bytes) => bytes.into_response(),
+                Cow::Owned(bytes) => bytes.clone().into_response(),
+            }
         };
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(prepared.asset.content_type));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(prepared.content_type));
         response
     };
     let headers = response.headers_mut();
@@ -124,8 +146,14 @@ fn serve(prepared: &Prepared, request: &HeaderMap) -> Response {
     response
 }
 
-async fn index(State(page): State<Arc<Page>>, headers: HeaderMap) -> Response {
-    let mut response = serve(find("index.html").expect("index.html is embedded"), &headers);
+/// The page at `/`.
+async fn index(state: State<Arc<Page>>, headers: HeaderMap) -> Response {
+    page_at("index.html", state, headers)
+}
+
+/// The page, as `index.html` (at `/`) or as `OTHER_PAGE`.
+fn page_at(name: &str, State(page): State<Arc<Page>>, headers: HeaderMap) -> Response {
+    let mut response = serve(find(name).expect("the page is prepared"), &headers);
     let h = response.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, page.csp.clone());
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
@@ -134,7 +162,7 @@ async fn index(State(page): State<Arc<Page>>, headers: HeaderMap) -> Response {
 }
 
 async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {
-    match find(&path).filter(|p| p.asset.path != "index.html") {
+    match find(&path).filter(|p| p.path != "index.html" && p.path != OTHER_PAGE) {
         Some(p) => serve(p, &headers),
         None => Error::NotFound.into_response(),
     }
@@ -150,12 +178,12 @@ fn is_profile(segment: &str) -> bool {
 }
 
 async fn page(state: State<Arc<Page>>, Path(segment): Path<String>, headers: HeaderMap) -> Response {
-    if is_page(&segment) { index(state, headers).await } else { Error::NotFound.into_response() }
+    if is_page(&segment) { page_at(OTHER_PAGE, state, headers) } else { Error::NotFound.into_response() }
 }
 
 async fn subpage(state: State<Arc<Page>>, Path((segment, sub)): Path<(String, String)>, headers: HeaderMap) -> Response {
     if is_profile(&segment) && matches!(sub.as_str(), "followers" | "followings") {
-        index(state, headers).await
+        page_at(OTHER_PAGE, state, headers)
     } else {
         Error::NotFound.into_response()
     }
@@ -187,8 +215,18 @@ mod tests {
 
     #[test]
     fn every_embedded_file_is_prepared() {
-        assert_eq!(prepared().len(), ASSETS.len());
+        assert_eq!(prepared().len(), ASSETS.len() + 1);
         assert!(prepared().iter().all(|p| !p.gzipped.is_empty()));
+    }
+
+    #[test]
+    fn only_the_home_page_preloads_the_timeline() {
+        let text = |name| String::from_utf8(find(name).unwrap().bytes.to_vec()).unwrap();
+        let (home, other) = (text("index.html"), text(OTHER_PAGE));
+        assert!(home.contains(TIMELINE_PRELOAD), "index.html has the line OTHER_PAGE drops");
+        assert!(!other.contains("/api/v1/timeline"));
+        assert!(home.contains("href=\"/api/v1/session\"") && other.contains("href=\"/api/v1/session\""));
+        assert_ne!(find("index.html").unwrap().etag, find(OTHER_PAGE).unwrap().etag);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 # playwright-core driving Debian's Chromium (/usr/bin/chromium).
 #   SCREENSHOTS=dir  also saves the README's screenshots (docs/screenshots by default; "" for none)
 #   CHIRP_BIN=path   a chirp binary to use instead of building one (`cargo build --bin chirp`)
+#   SCRIPT=file      another script to run against that server (loadtime.mjs: where the first load's time goes)
 set -euo pipefail
 cd "$(dirname "$0")"
 HERE=$(pwd)
@@ -54,7 +55,7 @@ mkdir -p "$HERE/out"
 status=0
 CHIRP_URL=http://127.0.0.1:$PORT CHIRP_LOG_FILE=$LOG FIXTURES=$FIXTURES CHROMIUM=$CHROMIUM \
   SCREENSHOTS=${SCREENSHOTS-$ROOT/docs/screenshots} METRICS_FILE=$HERE/out/metrics.json \
-  node journeys.mjs || status=$?
+  node "${SCRIPT:-journeys.mjs}" || status=$?
 if [ "$status" != 0 ]; then
   echo "--- last lines of the chirp log" >&2
   tail -n 40 "$LOG" >&2
