@@ -26,10 +26,16 @@ TOKEN=$(curl -s -X POST "$API/verify-register" -H 'content-type: application/jso
   -d "{\"email\":\"b@example.com\",\"code\":\"$CODE\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 for f in ${FILES:-photo.jpg anim.gif clip.mp4}; do
   times=()
+  started=$(date +%s.%N)
   for _ in $(seq "$N"); do
     times+=("$(curl -s -o "$W/last.json" -w '%{time_total}' -X POST "$API/tweet" -H "authorization: Bearer $TOKEN" -F "media=@$f")")
   done
   kind=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["media"][0]; print(m["kind"], m["content_type"])' "$W/last.json")
   printf '%s %s (%s): %s\n' "$LABEL" "$f" "$kind" "$(printf '%s\n' "${times[@]}" | sort -n \
     | awk '{a[NR]=$1} END {printf "median %.3f s, min %.3f s, max %.3f s", a[int((NR+1)/2)], a[1], a[NR]}')"
+  # Everything served: the last upload's URL answers (a gifv's MP4 may be made after the answer).
+  url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["media"][0]["url"])' "$W/last.json")
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT$url")" = 200 ]; do sleep 0.02; done
+  printf '%s %s: %d uploads answered in %.2f s; all served after %.2f s\n' "$LABEL" "$f" "$N" \
+    "$(printf '%s\n' "${times[@]}" | awk '{s+=$1} END {print s}')" "$(echo "$(date +%s.%N) - $started" | bc)"
 done
