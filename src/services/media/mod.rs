@@ -71,6 +71,10 @@ impl Default for MediaLimits {
 }
 
 impl MediaLimits {
+    fn animation_bounds(&self) -> AnimationBounds {
+        AnimationBounds { max_pixels: self.max_pixels, max_frames: self.max_frames, max_total_pixels: self.max_animation_pixels }
+    }
+
     fn of(&self, kind: MediaKind) -> u64 {
         if kind == MediaKind::Video { self.video_max_bytes } else { self.image_max_bytes }
     }
@@ -309,11 +313,7 @@ impl MediaPipeline {
     /// size is its original's).
     async fn process_animation(&self, staged: Staged, format: ImageFormat) -> Result<Media> {
         let path = staged.file.path().to_owned();
-        let bounds = AnimationBounds {
-            max_pixels: self.limits.max_pixels,
-            max_frames: self.limits.max_frames,
-            max_total_pixels: self.limits.max_animation_pixels,
-        };
+        let bounds = self.limits.animation_bounds();
         let clean = self
             .decode(move || {
                 let bytes = std::fs::read(&path).map_err(internal)?;

@@ -19,7 +19,7 @@ use image::ImageFormat;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{AnimationBounds, MediaPipeline, animation};
+use super::{MediaPipeline, animation};
 use crate::domain::{Id, Media, Timestamp};
 use crate::error::Result;
 use crate::ports::media_store::MediaStoreError;
@@ -146,12 +146,7 @@ impl Renditions {
             }
             Err(e) => return Err(transient(e.into())),
         };
-        let limits = self.media.limits;
-        let bounds = AnimationBounds {
-            max_pixels: limits.max_pixels,
-            max_frames: limits.max_frames,
-            max_total_pixels: limits.max_animation_pixels,
-        };
+        let bounds = self.media.limits.animation_bounds();
         let tmp = self.media.tmp.clone();
         let mp4 = {
             let _slot = self.media.background_slot().await.map_err(|e| transient(anyhow::anyhow!("{e}")))?;
