@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Timed uploads (not a load test) of a JPEG, an animated GIF and a short video,
-# one after another, against a chirp binary; prints the median per file.
+# one after another, against a chirp binary; prints the median per file, and
+# how long after the last answer its URL serves (a gifv's MP4 is made after the answer).
 #   bash bench/media.sh target/debug/chirp [port] [label]     (N=10, FILES="photo.jpg anim.gif clip.mp4")
 # Needs ffmpeg (to make the files), curl and python3. Figures: docs/BENCHMARKS.md.
 set -euo pipefail
@@ -26,10 +27,18 @@ TOKEN=$(curl -s -X POST "$API/verify-register" -H 'content-type: application/jso
   -d "{\"email\":\"b@example.com\",\"code\":\"$CODE\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 for f in ${FILES:-photo.jpg anim.gif clip.mp4}; do
   times=()
+  started=$(date +%s.%N)
   for _ in $(seq "$N"); do
     times+=("$(curl -s -o "$W/last.json" -w '%{time_total}' -X POST "$API/tweet" -H "authorization: Bearer $TOKEN" -F "media=@$f")")
   done
+  answered=$(date +%s.%N)
+  # Everything served: the last upload's URL answers (a gifv's MP4 is made after the answer).
+  url=$(grep -o '"url":"[^"]*"' "$W/last.json" | head -1 | cut -d'"' -f4)
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT$url")" = 200 ]; do sleep 0.02; done
+  served=$(date +%s.%N)
   kind=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["media"][0]; print(m["kind"], m["content_type"])' "$W/last.json")
   printf '%s %s (%s): %s\n' "$LABEL" "$f" "$kind" "$(printf '%s\n' "${times[@]}" | sort -n \
     | awk '{a[NR]=$1} END {printf "median %.3f s, min %.3f s, max %.3f s", a[int((NR+1)/2)], a[1], a[NR]}')"
+  printf '%s %s: %d uploads answered in %.2f s; the last one served %.2f s after its answer\n' "$LABEL" "$f" "$N" \
+    "$(echo "$answered - $started" | bc)" "$(echo "$served - $answered" | bc)"
 done

@@ -12,7 +12,8 @@
 # Settings (environment): USERS (100000: enough for accounts with tens of thousands of followers), TWEETS (1000000), DURATION (20s),
 # CONNECTIONS (64), RATE (10000: the open-loop rate of the mixed scenario; large-post: posts by the
 # most-followed account, acknowledged and seen by sampled followers; *-single: one connection),
-# SCENARIOS (all below), KEEP_DATA (set: keep the seeded data dir).
+# SCENARIOS (all below), KEEP_DATA (set: keep the seeded data dir), BIN (a directory holding
+# chirp, chirp-seed and chirp-load to run instead of building: before/after runs of other commits).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${USERS:-100000}
@@ -25,7 +26,11 @@ RATE=${RATE:-10000}
 # those users following one another).
 SCENARIOS=${SCENARIOS:-fixed mixed mixed-open read-tweet timeline views search-tweets search-users likes tweet-text tweet-image follows}
 
-cargo build --release --workspace --bins
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --workspace --bins
+  BIN=${CARGO_TARGET_DIR:-target}/release
+fi
+BIN=$(realpath "$BIN")
 . bench/backends.sh
 prepare_backends bench
 PIDS=()
@@ -37,10 +42,10 @@ trap cleanup EXIT
 
 describe_machine
 echo "seed: chirp-seed --users $USERS --tweets $TWEETS"
-/usr/bin/time -f "seed: %es, peak RSS %MKiB" ./target/release/chirp-seed --users "$USERS" --tweets "$TWEETS" 2>&1 | grep -E "^(seed|done|users|follows|tweets|likes)"
+/usr/bin/time -f "seed: %es, peak RSS %MKiB" "$BIN"/chirp-seed --users "$USERS" --tweets "$TWEETS" 2>&1 | grep -E "^(seed|done|users|follows|tweets|likes)"
 if [ -z "${CHIRP_DATABASE_URL:-}" ]; then echo "database file: $(du -h "$DATA/chirp.db" | cut -f1)"; fi
 
-./target/release/chirp >"$LOG" 2>&1 &
+"$BIN"/chirp >"$LOG" 2>&1 &
 CHIRP=$!
 PIDS+=("$CHIRP")
 for _ in $(seq 300); do curl -sf 127.0.0.1:18080/healthz >/dev/null && break; sleep 0.1; done
@@ -50,7 +55,7 @@ load() { # load SCENARIO [chirp-load args...]
   echo
   local connections=${LOAD_CONNECTIONS:-$CONNECTIONS}
   echo "## $scenario: chirp-load run --scenario $scenario --duration $DURATION --connections $connections $*"
-  ./target/release/chirp-load run --scenario "$scenario" --duration "$DURATION" --connections "$connections" "$@" 2>/dev/null
+  "$BIN"/chirp-load run --scenario "$scenario" --duration "$DURATION" --connections "$connections" "$@" 2>/dev/null
 }
 
 for scenario in $SCENARIOS; do
@@ -59,7 +64,7 @@ for scenario in $SCENARIOS; do
     large-post)
       echo
       echo "## large-post: chirp-load large-post --posts 20 --sample 5"
-      ./target/release/chirp-load large-post --posts 20 --sample 5 2>/dev/null ;;
+      "$BIN"/chirp-load large-post --posts 20 --sample 5 2>/dev/null ;;
     *-single) LOAD_CONNECTIONS=1 load "${scenario%-single}" ;;  # latency without queueing
     *) load "$scenario" ;;
   esac
@@ -67,10 +72,10 @@ for scenario in $SCENARIOS; do
 done
 
 # The ceiling: the same request against a minimal axum handler with a fixed JSON body.
-./target/release/chirp-load serve-baseline --listen 127.0.0.1:18081 2>/dev/null &
+"$BIN"/chirp-load serve-baseline --listen 127.0.0.1:18081 2>/dev/null &
 PIDS+=("$!")
 sleep 0.5
 echo
 echo "## baseline: a minimal axum app (GET /healthz, fixed JSON), same load tool"
-./target/release/chirp-load run --base http://127.0.0.1:18081 --scenario fixed --duration "$DURATION" \
+"$BIN"/chirp-load run --base http://127.0.0.1:18081 --scenario fixed --duration "$DURATION" \
   --connections "$CONNECTIONS" 2>/dev/null

@@ -26,7 +26,7 @@ use crate::ports::store::{self, Store};
 use crate::services::avatar::Avatars;
 use crate::services::fanout::FanoutWorker;
 use crate::services::live::{LiveHub, LiveLimits};
-use crate::services::media::{MediaLimits, MediaPipeline, VideoTools};
+use crate::services::media::{MediaLimits, MediaPipeline, Renditions, VideoTools};
 use crate::services::notifications::{NotificationConsumer, Notifications};
 use crate::services::outbox::{EventTopics, OutboxRelay};
 use crate::services::passwords::Passwords;
@@ -232,6 +232,9 @@ impl Application {
             )?
             .with_video_tools(VideoTools::detect(&config.ffmpeg, config.media_store_unstripped_video)),
         );
+        let renditions =
+            Arc::new(Renditions::new(store.clone(), media.clone(), tweet_cache.clone(), config.media_rendition_lease));
+        background.spawn(renditions.clone().run(stop.clone()));
         let state = AppState {
             accounts,
             tweets: Arc::new(Tweets::new(
@@ -244,6 +247,7 @@ impl Application {
             )),
             notifications: Arc::new(Notifications::new(store.clone(), live)),
             media: media.clone(),
+            renditions,
             profiles: Arc::new(Profiles::new(store.clone(), Avatars::new(media, ids.clone()), tweet_cache.clone())),
             broker: broker.clone(),
             graph: Arc::new(Graph::new(store.clone(), ids.clone(), writer, timelines.clone())),

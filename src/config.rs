@@ -213,6 +213,11 @@ pub struct Config {
     #[arg(long, env = "CHIRP_MEDIA_DECODE_WAIT", default_value = "5s", value_parser = parse_duration)]
     pub media_decode_wait: Duration,
 
+    /// How long a node holds a gifv MP4 rendition it took on; one whose node
+    /// died is made by another (or by the same after a restart) once this runs out.
+    #[arg(long, env = "CHIRP_MEDIA_RENDITION_LEASE", default_value = "60s", value_parser = parse_duration)]
+    pub media_rendition_lease: Duration,
+
     /// The ffmpeg program (video metadata removal, posters, MP4 renditions of animations).
     #[arg(long, env = "CHIRP_FFMPEG", default_value = "ffmpeg")]
     pub ffmpeg: PathBuf,

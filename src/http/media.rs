@@ -27,8 +27,11 @@ pub struct MediaBody {
     #[schema(example = "image/jpeg")]
     content_type: String,
     /// Fetch with a plain GET; relative to this server unless `CHIRP_PUBLIC_URL` is set.
+    /// A gifv's MP4 is made just after the tweet is posted: until it is
+    /// written, its `url` answers 503 `rendition_pending` with `Retry-After`.
     #[schema(example = "/media/7294638123456512.jpg")]
     url: String,
+    /// A gifv's is its original's until its MP4 is written.
     size_bytes: i64,
     width: Option<i64>,
     height: Option<i64>,
@@ -192,8 +195,10 @@ pub async fn post_with_media(state: &AppState, me: Id, mut multipart: Multipart)
         state.tweets.post(me, text, stored.clone()).await
     }
     .await;
-    if result.is_err() {
-        state.media.remove(&stored).await;
+    match &result {
+        Err(_) => state.media.remove(&stored).await,
+        Ok(_) if stored.iter().any(|m| m.kind == MediaKind::Gifv) => state.renditions.wake(),
+        Ok(_) => {}
     }
     result
 }
@@ -244,6 +249,26 @@ fn parse_range(value: &str, total: u64) -> Result<Option<(u64, u64)>, ()> {
     Ok(Some((start, end)))
 }
 
+/// A missing object: a gifv's MP4 still being made (503 with Retry-After,
+/// not cached), or nothing at all (404).
+async fn not_yet_or_never(state: &AppState, key: &str) -> Response {
+    match state.renditions.pending(key).await {
+        Ok(true) => {
+            let mut r = Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "rendition_pending",
+                "this video is still being made from the animated image (its `original_url` is ready); try again shortly",
+            )
+            .into_response();
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Ok(false) => Error::NotFound.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 /// A stored image or video. Keys never change content, so the key is the
 /// ETag and responses may be cached for a year. Supports single byte ranges.
 pub async fn serve(State(state): State<AppState>, Path(key): Path<String>, headers: HeaderMap) -> Response {
@@ -260,7 +285,7 @@ pub async fn serve(State(state): State<AppState>, Path(key): Path<String>, heade
     response_headers.insert(header::ETAG, HeaderValue::from_str(&etag).expect("keys are ASCII"));
     let total = match store.size(&key).await {
         Ok(total) => total,
-        Err(MediaStoreError::NotFound) => return Error::NotFound.into_response(),
+        Err(MediaStoreError::NotFound) => return not_yet_or_never(&state, &key).await,
         Err(e) => return Error::Unavailable { what: "the media store", source: e.into() }.into_response(),
     };
     if headers

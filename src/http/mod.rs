@@ -44,7 +44,7 @@ use crate::error::Error;
 use crate::ports::broker::Broker;
 use crate::ports::cache::Cache;
 use crate::ports::store::Store;
-use crate::services::media::MediaPipeline;
+use crate::services::media::{MediaPipeline, Renditions};
 use crate::services::notifications::Notifications;
 use crate::services::{Accounts, Graph, Profiles, Search, Tokens, Tweets};
 use rate_limit::RateLimit;
@@ -61,6 +61,8 @@ pub struct AppState {
     pub search: Arc<Search>,
     pub notifications: Arc<Notifications>,
     pub media: Arc<MediaPipeline>,
+    /// gifv MP4s made after the tweet is answered.
+    pub renditions: Arc<Renditions>,
     pub broker: Arc<dyn Broker>,
     /// Prefix of media URLs: empty (relative URLs) or `CHIRP_PUBLIC_URL`.
     pub media_base: Arc<str>,

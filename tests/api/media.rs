@@ -373,6 +373,140 @@ async fn fetch(app: &TestApp, url: &Value) -> (String, bytes::Bytes) {
     (content_type, r.bytes().await.unwrap())
 }
 
+/// A gifv's MP4, once its rendition is written: until then its URL answers
+/// 503 `rendition_pending` with `Retry-After`, and is not to be cached.
+async fn until_served(app: &TestApp, url: &Value) -> bytes::Bytes {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let r = app.client.get(app.url(url.as_str().expect("a url"))).send().await.unwrap();
+        if r.status() == StatusCode::OK {
+            assert_eq!(r.headers()["content-type"], "video/mp4");
+            return r.bytes().await.unwrap();
+        }
+        assert_eq!(r.headers()["retry-after"], "1");
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        assert_problem(r, 503, "rendition_pending").await;
+        assert!(std::time::Instant::now() < deadline, "the MP4 at {url} was not made within a minute");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// An `ffmpeg` that holds every MP4 rendition (raw frames on its input)
+/// until the file `gate` exists, creating `held` when it starts to wait;
+/// everything else runs at once. It gives up when its parent dies.
+struct GatedFfmpeg {
+    dir: tempfile::TempDir,
+}
+
+impl GatedFfmpeg {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (gate, held) = (dir.path().join("gate"), dir.path().join("held"));
+        let script = format!(
+            "#!/bin/sh\ncase \"$*\" in *rawvideo*)\n  touch '{}'\n  while [ ! -e '{}' ]; do kill -0 $PPID 2>/dev/null || exit 1; sleep 0.05; done;;\nesac\nexec ffmpeg \"$@\"\n",
+            held.display(),
+            gate.display()
+        );
+        let path = dir.path().join("ffmpeg");
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        Self { dir }
+    }
+
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("ffmpeg")
+    }
+
+    fn open(&self) {
+        std::fs::write(self.dir.path().join("gate"), b"").unwrap();
+    }
+
+    async fn until_held(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !self.dir.path().join("held").exists() {
+            assert!(std::time::Instant::now() < deadline, "no rendition started within a minute");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_gifv_is_answered_before_its_mp4_is_made_and_its_url_serves_the_mp4_once_it_is() {
+    if !ffmpeg_available() {
+        return;
+    }
+    let ffmpeg = GatedFfmpeg::new();
+    let app = TestApp::spawn_with(|c| c.ffmpeg = ffmpeg.path()).await;
+    let (_, token) = app.sign_up("patient").await;
+    let r = app.post_form(&token, Form::new().part("media", file(animated_gif(&[10, 20, 30]), "a.gif", "image/gif"))).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let tweet: Value = r.json().await.unwrap();
+    let m = &tweet["media"][0];
+    assert_eq!((m["kind"].as_str(), m["content_type"].as_str()), (Some("gifv"), Some("video/mp4")));
+    assert!(m["url"].as_str().unwrap().ends_with(".mp4"), "{m}");
+    ffmpeg.until_held().await;
+
+    // While it is being made: 503 with Retry-After, never cached; the original and the thumbnail are there.
+    let r = app.client.get(app.url(m["url"].as_str().unwrap())).send().await.unwrap();
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_problem(r, 503, "rendition_pending").await;
+    assert_eq!(fetch(&app, &m["original_url"]).await.0, "image/gif");
+    assert_eq!(fetch(&app, &m["thumbnail_url"]).await.0, "image/jpeg");
+    assert_eq!(app.db_scalars("SELECT count(*) FROM media_renditions").await, vec![1]);
+
+    ffmpeg.open();
+    let mp4 = until_served(&app, &m["url"]).await;
+    assert_eq!(&mp4[4..8], b"ftyp");
+    let path = format!("/api/v1/tweet/{}", tweet["id"].as_str().unwrap());
+    let again: Value = app.client.get(app.url(&path)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(again["media"][0]["size_bytes"].as_i64(), Some(mp4.len() as i64));
+    assert_eq!(app.db_scalars("SELECT count(*) FROM media_renditions").await, vec![0], "no work left");
+
+    // A key that never was a gifv's is simply missing.
+    let r = app.client.get(app.url("/media/1234567.mp4")).send().await.unwrap();
+    assert_problem(r, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn a_gifv_whose_rendition_died_with_its_process_is_made_after_the_restart() {
+    if !ffmpeg_available() {
+        return;
+    }
+    let ffmpeg = GatedFfmpeg::new();
+    let mut shared = crate::process::backends("rendition-crash").await;
+    shared.push(("CHIRP_MEDIA_RENDITION_LEASE".into(), "1s".into()));
+    shared.push(("CHIRP_FFMPEG".into(), ffmpeg.path().display().to_string()));
+    let mut chirp = crate::process::Chirp::start_node(shared, 11).await;
+    let client = reqwest::Client::new();
+    let (_, token) = chirp.sign_up(&client, "crasher").await;
+    let form = Form::new().part("media", file(animated_gif(&[10, 20, 30, 40]), "a.gif", "image/gif"));
+    let r = client.post(chirp.url("/api/v1/tweet")).bearer_auth(&token).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let tweet: Value = r.json().await.unwrap();
+    let url = tweet["media"][0]["url"].as_str().unwrap().to_owned();
+    assert_eq!(tweet["media"][0]["kind"], "gifv");
+
+    // Killed while ffmpeg holds the frames: the MP4 was never written.
+    ffmpeg.until_held().await;
+    chirp.kill();
+    chirp.set_env("CHIRP_FFMPEG", "ffmpeg");
+    chirp.spawn().await;
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let r = client.get(chirp.url(&url)).send().await.unwrap();
+        if r.status() == StatusCode::OK {
+            assert_eq!(r.headers()["content-type"], "video/mp4");
+            assert_eq!(&r.bytes().await.unwrap()[4..8], b"ftyp");
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{url}");
+        assert!(std::time::Instant::now() < deadline, "the MP4 was not made within a minute of the restart:\n{}", chirp.log());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// A GIF of `delays.len()` 64x48 frames (each a colour of its own, delays in
 /// centiseconds) with a comment and an XMP extension that must not survive.
 fn animated_gif(delays: &[u16]) -> Vec<u8> {
@@ -433,10 +567,21 @@ async fn an_animated_gif_keeps_every_frame_and_delay_and_is_also_served_as_a_loo
     let original = if ffmpeg_available() {
         assert_eq!((m["kind"].as_str(), m["content_type"].as_str()), (Some("gifv"), Some("video/mp4")));
         assert_eq!(m["duration_ms"], 1000);
-        let (content_type, mp4) = fetch(&app, &m["url"]).await;
-        assert_eq!(content_type, "video/mp4");
+        let (_, gif) = fetch(&app, &m["original_url"]).await;
+        assert_eq!(gif.len() as i64, m["size_bytes"].as_i64().unwrap(), "the original's size until the MP4 is made");
+        let mp4 = until_served(&app, &m["url"]).await;
         assert_eq!(&mp4[4..8], b"ftyp");
-        assert_eq!(mp4.len() as i64, m["size_bytes"].as_i64().unwrap());
+        let again: Value = app
+            .client
+            .get(app.url(&format!("/api/v1/tweet/{}", tweet["id"].as_str().unwrap())))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(again["media"][0]["url"], m["url"], "the URL the answer gave");
+        assert_eq!(again["media"][0]["size_bytes"].as_i64(), Some(mp4.len() as i64), "the MP4's size once it is made");
         &m["original_url"]
     } else {
         assert_eq!(m["kind"], "image");
@@ -551,7 +696,7 @@ async fn an_animated_webp_keeps_every_frame_and_delay_without_its_exif() {
     assert_eq!(content_type, "image/webp");
     assert_eq!(decoded(&served), delays, "every frame with its delay");
     assert!(!contains(&served, b"SECRET") && !contains(&served, b"EXIF"));
-    let (_, mp4) = fetch(&app, &m["url"]).await;
+    let mp4 = until_served(&app, &m["url"]).await;
     assert_eq!(&mp4[4..8], b"ftyp");
 }
 

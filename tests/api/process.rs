@@ -130,6 +130,12 @@ impl Chirp {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// Sets variable `name` for the next `spawn`.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.retain(|(k, _)| k != name);
+        self.env.push((name.into(), value.into()));
+    }
+
     /// The variable `name` this node was started with.
     pub fn env(&self, name: &str) -> Option<&str> {
         self.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())

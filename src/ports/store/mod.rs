@@ -434,7 +434,16 @@ pub trait SearchStore: Send + Sync + 'static {
     async fn list_users(&self, page: PageRequest) -> Result<Vec<User>, StoreError>;
 }
 
-/// Media items on their own (alt text edits).
+/// How a gifv's rendition, made after the tweet was answered, ended.
+#[derive(Clone, Copy, Debug)]
+pub enum RenditionOutcome<'a> {
+    /// The MP4 is stored; the item takes its size.
+    Written { size_bytes: i64 },
+    /// It cannot be made: the item becomes its original (an animated image), served as it is.
+    Abandoned { content_type: &'a str, size_bytes: i64 },
+}
+
+/// Media items on their own (alt text edits, gifv renditions).
 #[async_trait]
 pub trait MediaRecordStore: Send + Sync + 'static {
     /// A media item and the tweet it belongs to.
@@ -443,6 +452,17 @@ pub trait MediaRecordStore: Send + Sync + 'static {
     /// Sets (or, with `None`, clears) a media item's description; returns the
     /// item as changed, or `None` if there is no such item.
     async fn set_media_description(&self, id: Id, description: Option<&AltText>) -> Result<Option<Media>, StoreError>;
+
+    /// Takes the oldest gifv rendition still to be made that no worker holds
+    /// (or whose worker's lease ran out by `now_ms`), leased until
+    /// `until_ms`; returns the item and its tweet.
+    async fn claim_rendition(&self, now_ms: i64, until_ms: i64) -> Result<Option<(Id, Media)>, StoreError>;
+
+    /// Ends a rendition: the item as it now is and its tweet, or `None` if the item is gone.
+    async fn settle_rendition(&self, id: Id, outcome: RenditionOutcome<'_>) -> Result<Option<(Id, Media)>, StoreError>;
+
+    /// Whether a gifv's MP4 is still to be made.
+    async fn rendition_pending(&self, id: Id) -> Result<bool, StoreError>;
 }
 
 /// Everything persistent; one implementation per database.

@@ -3,8 +3,9 @@
 //! blocks that make the picture (no comments, XMP, EXIF or unknown
 //! extensions), so nothing is re-encoded. The walk counts frames before any
 //! is decompressed, which refuses a bomb made of frames at once; the frames
-//! are then decoded (under the same bounds) to check them, to make the
-//! thumbnail, and to feed the looping MP4 rendition where ffmpeg is present.
+//! are then decoded (under the same bounds) to check them and to make the
+//! thumbnail. The looping MP4 rendition (where ffmpeg is present) decodes
+//! them again, after the tweet is answered: see `renditions.rs`.
 
 use std::io::{Cursor, Write};
 use std::path::Path;
@@ -233,73 +234,101 @@ pub struct CleanAnimation {
     pub content_type: &'static str,
     pub extension: &'static str,
     pub thumbnail: Thumbnail,
-    /// The looping MP4, when the image moves and ffmpeg is at hand.
-    pub rendition: Option<tempfile::NamedTempFile>,
 }
 
-/// Checks a GIF or WebP from its bytes: walks and strips it, decodes every
-/// frame, and (when it moves and `ffmpeg` is given) renders the MP4 into `tmp`.
-pub fn clean_animation(
-    bytes: &[u8],
+impl CleanAnimation {
+    /// Whether it has more than one frame (and so deserves a looping MP4).
+    pub fn moves(&self) -> bool {
+        self.structure.frames() > 1
+    }
+}
+
+fn structure_of(bytes: &[u8], format: ImageFormat, bounds: &AnimationBounds) -> Result<(Structure, &'static str, &'static str)> {
+    match format {
+        ImageFormat::Gif => Ok((gif_structure(bytes, bounds)?, "image/gif", "gif")),
+        ImageFormat::WebP => Ok((webp_structure(bytes, bounds)?, "image/webp", "webp")),
+        _ => Err(internal(anyhow::anyhow!("{format:?} is not an animation format"))),
+    }
+}
+
+/// Decodes every frame of the stripped file (under `bounds`, as the walk
+/// measured it), handing each to `on_frame` with its index.
+fn decode_frames(
+    structure: &Structure,
     format: ImageFormat,
     bounds: &AnimationBounds,
-    ffmpeg: Option<&Path>,
-    tmp: &Path,
-) -> Result<CleanAnimation> {
-    let (structure, content_type, extension) = match format {
-        ImageFormat::Gif => (gif_structure(bytes, bounds)?, "image/gif", "gif"),
-        ImageFormat::WebP => (webp_structure(bytes, bounds)?, "image/webp", "webp"),
-        _ => return Err(internal(anyhow::anyhow!("{format:?} is not an animation format"))),
-    };
+    on_frame: &mut dyn FnMut(image::RgbaImage, usize),
+) -> Result<()> {
     let mut limits = Limits::default();
     limits.max_image_width = Some(structure.width);
     limits.max_image_height = Some(structure.height);
     limits.max_alloc = Some(bounds.max_pixels * 8 + (64 << 20));
     let undecodable = |e: image::ImageError| invalid(format!("the image could not be decoded: {e}"));
     let reader = Cursor::new(&structure.stripped[..]);
-
-    let mut render = match ffmpeg {
-        Some(ffmpeg) if structure.frames() > 1 => Rendition::start(ffmpeg, &structure, tmp),
-        _ => None,
-    };
-    let mut first: Option<DynamicImage> = None;
     let mut decoded = 0usize;
-    let mut on_frame = |frame: image::RgbaImage, index: usize| {
-        if let Some(r) = render.as_mut()
-            && r.push(&frame, index).is_err()
-        {
-            tracing::warn!("ffmpeg stopped reading frames; the animation is served without its MP4 rendition");
-            render = None;
-        }
-        if first.is_none() {
-            first = Some(DynamicImage::ImageRgba8(frame));
-        }
+    let mut counted = |frame: image::RgbaImage, index: usize| {
         decoded += 1;
+        on_frame(frame, index);
     };
     match format {
         ImageFormat::Gif => {
             let mut decoder = image::codecs::gif::GifDecoder::new(reader).map_err(undecodable)?;
             decoder.set_limits(limits).map_err(undecodable)?;
-            each_frame(decoder.into_frames(), &mut on_frame)?;
+            each_frame(decoder.into_frames(), &mut counted)?;
         }
         _ => {
             let mut decoder = image::codecs::webp::WebPDecoder::new(reader).map_err(undecodable)?;
             decoder.set_limits(limits).map_err(undecodable)?;
             if decoder.has_animation() {
-                each_frame(decoder.into_frames(), &mut on_frame)?;
+                each_frame(decoder.into_frames(), &mut counted)?;
             } else {
                 let picture = DynamicImage::from_decoder(decoder).map_err(undecodable)?;
-                on_frame(picture.to_rgba8(), 0);
+                counted(picture.to_rgba8(), 0);
             }
         }
     }
     if decoded != structure.frames() {
         return Err(invalid(format!("the image has {} frames but {decoded} could be decoded", structure.frames())));
     }
+    Ok(())
+}
+
+/// Checks a GIF or WebP from its bytes: walks and strips it, decodes every
+/// frame (so a broken one is refused now) and makes the thumbnail. The MP4
+/// of a moving one is `render_mp4`'s, later.
+pub fn clean_animation(bytes: &[u8], format: ImageFormat, bounds: &AnimationBounds) -> Result<CleanAnimation> {
+    let (structure, content_type, extension) = structure_of(bytes, format, bounds)?;
+    let mut first: Option<DynamicImage> = None;
+    decode_frames(&structure, format, bounds, &mut |frame, _| {
+        if first.is_none() {
+            first = Some(DynamicImage::ImageRgba8(frame));
+        }
+    })?;
     let first = first.ok_or_else(|| invalid("the image has no frames"))?;
     let thumbnail = Thumbnail::of(&first)?;
-    let rendition = render.and_then(Rendition::finish);
-    Ok(CleanAnimation { structure, content_type, extension, thumbnail, rendition })
+    Ok(CleanAnimation { structure, content_type, extension, thumbnail })
+}
+
+/// Renders an animation (as `clean_animation` stored it) into a looping
+/// H.264 MP4 in `tmp`: every frame decoded again and piped raw into ffmpeg.
+pub fn render_mp4(
+    stripped: &[u8],
+    format: ImageFormat,
+    bounds: &AnimationBounds,
+    ffmpeg: &Path,
+    tmp: &Path,
+) -> anyhow::Result<tempfile::NamedTempFile> {
+    let (structure, _, _) = structure_of(stripped, format, bounds).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut render = Rendition::start(ffmpeg, &structure, tmp)?;
+    let mut piped = Ok(());
+    decode_frames(&structure, format, bounds, &mut |frame, index| {
+        if piped.is_ok() {
+            piped = render.push(&frame, index);
+        }
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    piped.map_err(|e| anyhow::Error::new(e).context("ffmpeg stopped reading frames"))?;
+    render.finish()
 }
 
 fn each_frame(frames: image::Frames<'_>, on_frame: &mut dyn FnMut(image::RgbaImage, usize)) -> Result<()> {
@@ -320,7 +349,7 @@ struct Rendition {
 }
 
 impl Rendition {
-    fn start(ffmpeg: &Path, structure: &Structure, tmp: &Path) -> Option<Self> {
+    fn start(ffmpeg: &Path, structure: &Structure, tmp: &Path) -> anyhow::Result<Self> {
         let delays: Vec<u32> = structure.played_delays_ms().collect();
         let gcd = |mut a: u32, mut b: u32| {
             while b != 0 {
@@ -330,7 +359,7 @@ impl Rendition {
         };
         let step = delays.iter().copied().fold(0, gcd).max(20);
         let repeats: Vec<u32> = delays.iter().map(|d| ((d + step / 2) / step).max(1)).collect();
-        let out = tempfile::Builder::new().suffix(".mp4").tempfile_in(tmp).ok()?;
+        let out = tempfile::Builder::new().suffix(".mp4").tempfile_in(tmp)?;
         let child = Command::new(ffmpeg)
             .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgba", "-s"])
             .arg(format!("{}x{}", structure.width, structure.height))
@@ -343,9 +372,8 @@ impl Rendition {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| tracing::warn!(error = %e, "could not start ffmpeg for an MP4 rendition"))
-            .ok()?;
-        Some(Self { child, out: Some(out), repeats })
+            .map_err(|e| anyhow::Error::new(e).context("starting ffmpeg for an MP4 rendition"))?;
+        Ok(Self { child, out: Some(out), repeats })
     }
 
     fn push(&mut self, frame: &image::RgbaImage, index: usize) -> std::io::Result<()> {
@@ -356,19 +384,11 @@ impl Rendition {
         Ok(())
     }
 
-    fn finish(mut self) -> Option<tempfile::NamedTempFile> {
+    fn finish(mut self) -> anyhow::Result<tempfile::NamedTempFile> {
         drop(self.child.stdin.take());
-        match self.child.wait() {
-            Ok(status) if status.success() => self.out.take(),
-            Ok(status) => {
-                tracing::warn!(%status, "ffmpeg could not render the MP4; the animation is served as it is");
-                None
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "ffmpeg could not render the MP4; the animation is served as it is");
-                None
-            }
-        }
+        let status = self.child.wait()?;
+        anyhow::ensure!(status.success(), "ffmpeg could not render the MP4 ({status})");
+        self.out.take().ok_or_else(|| anyhow::anyhow!("the rendition was taken already"))
     }
 }
 

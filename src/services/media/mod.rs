@@ -2,7 +2,8 @@
 //! decided from its first bytes and the limit of that kind applies while it
 //! streams. Still images are decoded under a pixel limit and stored without
 //! metadata, with a thumbnail; GIF and WebP keep their frames and format
-//! (and get a looping MP4 rendition, a gifv, where ffmpeg is present);
+//! (and get a looping MP4 rendition, a gifv, where ffmpeg is present: made
+//! after the tweet is answered, see `renditions.rs`);
 //! videos are parsed in-process, copied without metadata by ffmpeg and get a
 //! poster frame. Every item carries its size and a BlurHash. The decoding
 //! work is bounded (a few at a time; the rest wait briefly, then 503). The
@@ -11,6 +12,7 @@
 
 mod animation;
 mod descriptions;
+mod renditions;
 mod sniff;
 mod still;
 mod video;
@@ -28,6 +30,7 @@ use tokio::sync::Semaphore;
 
 pub use animation::{AnimationBounds, CleanAnimation, clean_animation};
 pub use descriptions::describe;
+pub use renditions::Renditions;
 pub use sniff::{SNIFF_LEN, Sniffed, VideoContainer, sniff};
 pub use still::{CleanImage, THUMBNAIL_EDGE, Thumbnail, blurhash_of, clean_image, decode_upright};
 pub use video::VideoInfo;
@@ -68,6 +71,10 @@ impl Default for MediaLimits {
 }
 
 impl MediaLimits {
+    fn animation_bounds(&self) -> AnimationBounds {
+        AnimationBounds { max_pixels: self.max_pixels, max_frames: self.max_frames, max_total_pixels: self.max_animation_pixels }
+    }
+
     fn of(&self, kind: MediaKind) -> u64 {
         if kind == MediaKind::Video { self.video_max_bytes } else { self.image_max_bytes }
     }
@@ -199,10 +206,20 @@ impl MediaPipeline {
                 ),
             })?
             .map_err(internal)?;
+        Ok(self.occupy(permit))
+    }
+
+    /// A decode slot for work nobody waits on (renditions): it waits as long as it takes.
+    async fn background_slot(&self) -> Result<DecodeSlot> {
+        let permit = self.slots.clone().acquire_owned().await.map_err(internal)?;
+        Ok(self.occupy(permit))
+    }
+
+    fn occupy(&self, permit: tokio::sync::OwnedSemaphorePermit) -> DecodeSlot {
         let now = self.busy.fetch_add(1, Ordering::Relaxed) + 1;
         self.busy_peak.fetch_max(now, Ordering::Relaxed);
         metrics::gauge!("chirp_media_decodes_in_flight").set(now as f64);
-        Ok(DecodeSlot { _permit: permit, busy: self.busy.clone() })
+        DecodeSlot { _permit: permit, busy: self.busy.clone() }
     }
 
     /// Streams an upload to a temporary file. Its type is decided from its
@@ -290,31 +307,27 @@ impl MediaPipeline {
         })
     }
 
+    /// A GIF or WebP, checked and stored without its metadata. A moving one
+    /// becomes a gifv when ffmpeg is here: the answer lists its MP4, which
+    /// `Renditions` writes after the tweet is committed (until then the item's
+    /// size is its original's).
     async fn process_animation(&self, staged: Staged, format: ImageFormat) -> Result<Media> {
         let path = staged.file.path().to_owned();
-        let bounds = AnimationBounds {
-            max_pixels: self.limits.max_pixels,
-            max_frames: self.limits.max_frames,
-            max_total_pixels: self.limits.max_animation_pixels,
-        };
-        let ffmpeg = self.video.ffmpeg.clone();
-        let tmp = self.tmp.clone();
+        let bounds = self.limits.animation_bounds();
         let clean = self
             .decode(move || {
                 let bytes = std::fs::read(&path).map_err(internal)?;
-                clean_animation(&bytes, format, &bounds, ffmpeg.as_deref(), &tmp)
+                clean_animation(&bytes, format, &bounds)
             })
             .await?;
-        let rendition_size = match &clean.rendition {
-            Some(mp4) => Some(std::fs::metadata(mp4.path()).map_err(internal)?.len()),
-            None => None,
-        };
+        let moves = clean.moves();
         let id = self.ids.next_id();
         let original_key = format!("{id}.{}", clean.extension);
         let thumbnail_key = format!("{id}-thumb.jpg");
         let mut written = Written::new(self);
         written.bytes(&original_key, &clean.structure.stripped, clean.content_type).await?;
         written.bytes(&thumbnail_key, &clean.thumbnail.jpeg, "image/jpeg").await?;
+        written.keep();
         let mut media = Media {
             id,
             kind: MediaKind::Image,
@@ -331,18 +344,13 @@ impl MediaPipeline {
             description: None,
             blurhash: clean.thumbnail.blurhash,
         };
-        if let Some(mp4) = &clean.rendition {
-            let key = format!("{id}.mp4");
-            let size = rendition_size.unwrap_or_default();
-            written.file(&key, mp4.path(), "video/mp4").await?;
+        if self.video.ffmpeg.is_some() && moves {
             media.kind = MediaKind::Gifv;
             media.content_type = "video/mp4".into();
-            media.size_bytes = size as i64;
-            media.key = key;
+            media.key = format!("{id}.mp4");
             media.original_key = Some(original_key);
             media.duration_ms = Some(clean.structure.duration_ms() as i64);
         }
-        written.keep();
         Ok(media)
     }
 
@@ -382,9 +390,12 @@ impl MediaPipeline {
         let _slot = self.slot().await?;
         let stripped =
             tempfile::Builder::new().suffix(&format!(".{}", container.extension())).tempfile_in(&self.tmp).map_err(internal)?;
-        video::strip_metadata(&ffmpeg, staged.file.path(), stripped.path(), container).await?;
         let poster = tempfile::Builder::new().suffix(".jpg").tempfile_in(&self.tmp).map_err(internal)?;
-        video::poster(&ffmpeg, stripped.path(), poster.path(), info.duration_ms).await?;
+        video::strip_metadata(&ffmpeg, staged.file.path(), stripped.path(), container, poster.path(), info.duration_ms).await?;
+        if std::fs::metadata(poster.path()).map_err(internal)?.len() == 0 {
+            // Nothing that late after all: the first frame, from the copy.
+            video::first_frame_poster(&ffmpeg, stripped.path(), poster.path()).await?;
+        }
         let poster_path = poster.path().to_owned();
         let (jpeg, width, height, blurhash) = tokio::task::spawn_blocking(move || -> Result<_> {
             let jpeg = std::fs::read(&poster_path).map_err(internal)?;

@@ -2,8 +2,8 @@
 //! and QuickTime, matroska-demuxer for WebM), so a file that only starts
 //! like a video is refused and its size and duration are known without any
 //! external tool. ffmpeg then copies the streams into a fresh container
-//! without metadata (no GPS, device or creation tags; no re-encoding) and
-//! takes a poster frame from early in the video.
+//! without metadata (no GPS, device or creation tags; no re-encoding) and,
+//! in the same run, takes a poster frame from early in the video.
 
 use std::io::BufReader;
 use std::path::Path;
@@ -99,8 +99,18 @@ async fn run(command: &mut tokio::process::Command, what: &str) -> Result<()> {
 /// Copies the first video stream and the audio into `out` with no metadata
 /// at all: global, per stream, chapters, data and subtitle streams (where
 /// GoPro-style GPS tracks live) are all left behind; the encoder's name is
-/// not written either.
-pub async fn strip_metadata(ffmpeg: &Path, input: &Path, out: &Path, container: VideoContainer) -> Result<()> {
+/// not written either. The same run (one ffmpeg start, not two: starting
+/// ffmpeg costs more than either job) writes the poster frame to `poster`,
+/// as `poster` would; it may stay empty when the video is shorter than the
+/// container said.
+pub async fn strip_metadata(
+    ffmpeg: &Path,
+    input: &Path,
+    out: &Path,
+    container: VideoContainer,
+    poster: &Path,
+    duration_ms: Option<u64>,
+) -> Result<()> {
     let mut command = tokio::process::Command::new(ffmpeg);
     command
         .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-i"])
@@ -114,28 +124,33 @@ pub async fn strip_metadata(ffmpeg: &Path, input: &Path, out: &Path, container: 
         VideoContainer::QuickTime => command.args(["-movflags", "+faststart", "-f", "mov"]),
     };
     command.arg("-y").arg(out);
+    command
+        .args(["-map", "0:v:0", "-ss", &seconds(poster_at_ms(duration_ms))])
+        .args(POSTER_OUTPUT)
+        .args(["-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact", "-y"])
+        .arg(poster);
     run(&mut command, "copied").await
 }
 
-/// A JPEG poster from early in the video: a tenth of the way in, at most one
-/// second (the very first frame is often black), at most 1280 pixels wide.
-pub async fn poster(ffmpeg: &Path, input: &Path, out: &Path, duration_ms: Option<u64>) -> Result<()> {
-    let at_ms = duration_ms.map_or(0, |d| (d / 10).min(1000));
-    let attempt = |at_ms: u64| {
-        let mut command = tokio::process::Command::new(ffmpeg);
-        command
-            .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-ss", &format!("{:.3}", at_ms as f64 / 1000.0), "-i"])
-            .arg(input)
-            .args(["-frames:v", "1", "-vf", "scale='min(1280,iw)':-2", "-q:v", "3", "-f", "image2", "-y"])
-            .arg(out);
-        command
-    };
-    run(&mut attempt(at_ms), "read for a poster").await?;
-    // Seeking past the last frame writes nothing: take the first one instead.
-    if at_ms > 0 && std::fs::metadata(out).map(|m| m.len()).unwrap_or(0) == 0 {
-        run(&mut attempt(0), "read for a poster").await?;
-    }
-    Ok(())
+/// A poster's time: a tenth of the way in, at most one second (the very
+/// first frame is often black).
+fn poster_at_ms(duration_ms: Option<u64>) -> u64 {
+    duration_ms.map_or(0, |d| (d / 10).min(1000))
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{:.3}", ms as f64 / 1000.0)
+}
+
+/// One JPEG frame, at most 1280 pixels wide.
+const POSTER_OUTPUT: [&str; 8] = ["-frames:v", "1", "-vf", "scale='min(1280,iw)':-2", "-q:v", "3", "-f", "image2"];
+
+/// The first frame as the poster: for a video shorter than its container
+/// said, where `strip_metadata` found nothing at the poster's time.
+pub async fn first_frame_poster(ffmpeg: &Path, input: &Path, out: &Path) -> Result<()> {
+    let mut command = tokio::process::Command::new(ffmpeg);
+    command.args(["-nostdin", "-hide_banner", "-loglevel", "error", "-i"]).arg(input).args(POSTER_OUTPUT).arg("-y").arg(out);
+    run(&mut command, "read for a poster").await
 }
 
 /// Whether `ffmpeg` runs: looked for once at start-up.
