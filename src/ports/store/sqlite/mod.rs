@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use tokio_util::sync::{CancellationToken, DropGuard};
 
 mod events;
 mod graph;
@@ -23,8 +22,6 @@ use crate::domain::{Id, User};
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    /// Stops the checkpoints when the store goes.
-    _checkpoints: DropGuard,
 }
 
 /// `prefix` followed by `(?, ?, …)` over `ids`.
@@ -47,24 +44,6 @@ fn err(e: sqlx::Error) -> StoreError {
     })
 }
 
-/// Copies committed pages from the WAL into the database file once a
-/// second (PASSIVE: never waits for, nor blocks, the writer or readers),
-/// until the store is dropped.
-async fn checkpoints(checkpointer: SqlitePool, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.cancelled() => break,
-        }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&checkpointer).await {
-            tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries");
-        }
-    }
-    checkpointer.close().await;
-}
-
 impl SqliteStore {
     pub async fn connect(url: &str, max_readers: u32) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
@@ -77,19 +56,12 @@ impl SqliteStore {
             .foreign_keys(true)
             .pragma("temp_store", "memory")
             .pragma("cache_size", "-8000");
-        // The writer never checkpoints as it commits (SQLite's default, every
-        // 1,000 pages, puts a checkpoint and its fsyncs inside whichever
-        // commit crosses the mark, and every queued write waits for it); a
-        // connection of its own does, in the background (`checkpoints`).
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
-        let checkpointer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
-        let stop = CancellationToken::new();
-        tokio::spawn(checkpoints(checkpointer, stop.clone()));
         // Reads are CPU work on pages in memory: threads beyond two per core
         // only add context switches (measured: 16 readers gave 22% fewer
         // timeline pages a second than 4 on two cores).
@@ -98,7 +70,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { writer, reader, _checkpoints: stop.drop_guard() })
+        Ok(Self { writer, reader })
     }
 }
 
