@@ -103,7 +103,9 @@ impl Tweets {
     /// (the like count is the one the write returned).
     pub async fn like(&self, user: Id, tweet: Id) -> Result<(Change, Tweet)> {
         let (added, like_count) = self.writer.like(user, tweet, self.ids.next_id()).await?;
-        let mut tweet = self.cache.tweets(&[tweet], Some(user)).await?.pop().ok_or(Error::NotFound)?;
+        // Read as no one in particular: whether `user` likes it is known, so
+        // their likes need not be loaded.
+        let mut tweet = self.cache.tweets(&[tweet], None).await?.pop().ok_or(Error::NotFound)?;
         tweet.like_count = like_count;
         tweet.liked_by_me = true;
         Ok((if added { Change::Created } else { Change::AlreadyThere }, tweet))
