@@ -3,7 +3,7 @@
 import { html, render, useState, useEffect, useRef } from './vendor/htm-preact.js';
 import { Chirp, setCsrf, onSessionEnded, prefetch } from './api.js';
 import { Link, navigate, Avatar } from './components.js';
-import { Home, Login, Signup, Profile, Settings, Search, Notifications, NotFound } from './pages.js';
+import { Home, Login, Signup, Profile, Settings, Search, Notifications, NotFound, opened } from './pages.js';
 
 // Asked for at once, beside the session check, so the home timeline is on
 // screen one round trip sooner (index.html's preloads have the browser send
@@ -142,3 +142,5 @@ function App() {
 }
 
 render(html`<${App} />`, document.getElementById('root'));
+// Headings drawn from now on take the focus (pages.js).
+opened();

@@ -9,10 +9,17 @@ function useTitle(title) {
   useEffect(() => { document.title = title ? `${title} · chirp` : 'chirp'; }, [title]);
 }
 
-// Moves focus to the page's heading when the page changes, for screen readers and keyboards.
+// Moves focus to the page's heading when the page changes, for screen readers
+// and keyboards; not on the page the app opens with, where the reader starts
+// at the top anyway (and focusing would force a style update, 10-20 ms on a
+// first load, before that page is done).
+let opening = true;
+export function opened() { opening = false; }
+
 function Heading({ children, className }) {
   const ref = useRef();
-  useEffect(() => { ref.current && ref.current.focus({ preventScroll: true }); }, []);
+  const [focus] = useState(!opening);
+  useEffect(() => { if (focus && ref.current) ref.current.focus({ preventScroll: true }); }, []);
   return html`<h1 tabindex="-1" ref=${ref} class=${className}>${children}</h1>`;
 }
 

@@ -1,6 +1,8 @@
-//! The web client: static files embedded in the binary (no build step; see
-//! web/README.md), served at `/` and at the client's own paths (`/@alice`,
-//! `/search`, ...), so a reload or a shared link opens the right page.
+//! The web client: static files embedded in the binary, served at `/` and at
+//! the client's own paths (`/@alice`, `/search`, ...), so a reload or a shared
+//! link opens the right page. The script is one bundle of the client's modules,
+//! `web/dist/app.js`, built by `web/build/build.mjs` and committed (see
+//! web/README.md): building chirp needs no Node.js.
 //!
 //! Each file is gzipped once, on first use, and served with an ETag; the
 //! page itself carries a strict Content-Security-Policy (no inline script or
@@ -29,10 +31,14 @@ struct Asset {
 
 macro_rules! asset {
     ($path:literal, $content_type:expr) => {
+        asset!($path, $path, $content_type)
+    };
+    // Served at `/app/$path`, read from `web/$file`.
+    ($path:literal, $file:literal, $content_type:expr) => {
         Asset {
             path: $path,
             content_type: $content_type,
-            bytes: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/", $path)),
+            bytes: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/", $file)),
         }
     };
 }
@@ -42,12 +48,9 @@ const JS: &str = "text/javascript; charset=utf-8";
 const ASSETS: &[Asset] = &[
     asset!("index.html", "text/html; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
-    asset!("app.js", JS),
-    asset!("api.js", JS),
-    asset!("util.js", JS),
-    asset!("components.js", JS),
-    asset!("pages.js", JS),
-    asset!("vendor/htm-preact.js", JS),
+    // web/*.js and vendor/htm-preact.js in one file (web/build/build.mjs).
+    asset!("app.js", "dist/app.js", JS),
+    asset!("app.js.map", "dist/app.js.map", "application/json"),
     asset!("icon.svg", "image/svg+xml"),
 ];
 

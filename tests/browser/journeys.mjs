@@ -332,6 +332,14 @@ if (hasProfiles) await step('a profile edit with an avatar shows up on the tweet
   assert(await avatar.evaluate((img) => img.complete && img.naturalWidth > 0), 'the avatar loads');
 });
 
+// The images on screen (avatars, thumbnails, previews) have loaded: the page is
+// drawn before they come, and a screenshot taken at once would show gaps.
+async function imagesShown(p) {
+  await p.waitForFunction(() => [...document.images]
+    .filter((i) => { const r = i.getBoundingClientRect(); return r.width > 0 && r.bottom > 0 && r.top < innerHeight; })
+    .every((i) => i.complete), null, { timeout: 5000 });
+}
+
 await step('screenshots: timeline, profile and composer at phone and desktop widths', async () => {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   const form = new FormData();
@@ -347,10 +355,12 @@ await step('screenshots: timeline, profile and composer at phone and desktop wid
     await p.goto(BASE + '/');
     await p.locator('article.tweet').first().waitFor();
     await p.evaluate(() => document.activeElement && document.activeElement.blur());
+    await imagesShown(p);
     await p.screenshot({ path: path.join(SCREENSHOTS, `timeline-${label}.png`) });
     await p.goto(BASE + '/@alice');
     await heading(p, hasProfiles ? 'Alice in Wonderland' : 'Alice Liddell');
     await p.locator('article.tweet').first().waitFor();
+    await imagesShown(p);
     await p.screenshot({ path: path.join(SCREENSHOTS, `profile-${label}.png`) });
     await p.context().close();
 
@@ -359,6 +369,7 @@ await step('screenshots: timeline, profile and composer at phone and desktop wid
     await c.getByLabel('What is happening?').fill('Down the rabbit hole, with pictures.');
     await c.locator('#compose-files').setInputFiles([fixture('image.png'), fixture('image2.png')]);
     await c.getByRole('img', { name: 'Attached image 2' }).waitFor();
+    await imagesShown(c);
     await c.screenshot({ path: path.join(SCREENSHOTS, `composer-${label}.png`) });
     await c.context().close();
   }
@@ -366,6 +377,7 @@ await step('screenshots: timeline, profile and composer at phone and desktop wid
   await dark.goto(BASE + '/');
   await dark.locator('article.tweet').first().waitFor();
   await axeCheck(dark, 'home (dark)');
+  await imagesShown(dark);
   await dark.screenshot({ path: path.join(SCREENSHOTS, 'timeline-desktop-dark.png') });
   await dark.context().close();
 });

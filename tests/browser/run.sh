@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The web client's end-to-end journeys in a real browser: builds chirp, starts
 # it on the embedded defaults (a temp data dir, a free port, no auth rate
-# limit), makes media fixtures with ffmpeg, and runs journeys.mjs with
+# limit), checks that the committed web/dist/ bundle is what its sources
+# build, makes media fixtures with ffmpeg, and runs journeys.mjs with
 # playwright-core driving Debian's Chromium (/usr/bin/chromium).
 #   SCREENSHOTS=dir  also saves the README's screenshots (docs/screenshots by default; "" for none)
 #   CHIRP_BIN=path   a chirp binary to use instead of building one (`cargo build --bin chirp`)
@@ -17,6 +18,10 @@ command -v ffmpeg >/dev/null || { echo "error: ffmpeg is missing (apt-get instal
 if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/axe-core ]; then
   npm ci --no-audit --no-fund
 fi
+
+# The page runs web/dist/app.js, built from web/*.js and committed: a stale
+# bundle would test old code (web/README.md says how to rebuild it).
+(cd "$ROOT/web/build" && { [ -d node_modules/esbuild ] || npm ci --no-audit --no-fund; } && node build.mjs --check)
 
 if [ -z "${CHIRP_BIN:-}" ]; then
   (cd "$ROOT" && cargo build --bin chirp)
