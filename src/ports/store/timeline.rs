@@ -29,6 +29,10 @@ pub trait TimelineStore: Send + Sync + 'static {
     /// Followers of `user`, in follow-id order after `after`: (follow id, follower id).
     async fn follower_ids(&self, user: Id, after: Option<Id>, limit: u32) -> Result<Vec<(Id, Id)>, StoreError>;
 
+    /// Every follower of each of `users`: (followee id, follower id). For
+    /// accounts whose follower counts are known to be small.
+    async fn followers_of(&self, users: &[Id]) -> Result<Vec<(Id, Id)>, StoreError>;
+
     async fn users_by_ids(&self, ids: &[Id]) -> Result<Vec<User>, StoreError>;
 
     /// Counters of the tweets that exist among `ids`.

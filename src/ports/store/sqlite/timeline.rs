@@ -50,6 +50,18 @@ impl TimelineStore for SqliteStore {
         Ok(rows.into_iter().map(|(f, u)| (Id::from_i64(f), Id::from_i64(u))).collect())
     }
 
+    async fn followers_of(&self, users: &[Id]) -> Result<Vec<(Id, Id)>, StoreError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(i64, i64)> = in_list("SELECT followee_id, follower_id FROM follows WHERE followee_id IN ", users)
+            .build_query_as()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(err)?;
+        Ok(rows.into_iter().map(|(f, u)| (Id::from_i64(f), Id::from_i64(u))).collect())
+    }
+
     async fn users_by_ids(&self, ids: &[Id]) -> Result<Vec<User>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
