@@ -24,6 +24,8 @@ use crate::services::pages::page_request;
 
 /// How long a browser waits before reconnecting a stream that a newer one replaced.
 const REPLACED_RETRY: Duration = Duration::from_secs(60);
+/// Notifications a live stream loads in one query, at most.
+const STREAM_BATCH: usize = 256;
 
 /// "alice liked your tweet".
 #[derive(Serialize, ToSchema)]
@@ -172,27 +174,40 @@ pub async fn stream(
                 _ = draining.cancelled() => return,
                 next = live.next() => next,
             };
-            let id = match next {
-                Some(Signal::Notification(id)) => id,
-                Some(Signal::Replaced) => {
-                    let closed = Event::default().event("closed").retry(REPLACED_RETRY).data(r#"{"reason":"replaced"}"#);
-                    yielder.send(closed).await;
-                    return;
-                }
+            // This one and every one already waiting, loaded in one query:
+            // one query each fell behind a busy account (its stream then missed some).
+            let mut ids = Vec::new();
+            let mut replaced = false;
+            match next {
+                Some(Signal::Notification(id)) => ids.push(id),
+                Some(Signal::Replaced) => replaced = true,
                 None => return,
-            };
-            match state.notifications.get(me, id).await {
-                Ok(Some(n)) => {
-                    let body = NotificationBody::new(n, &state.media_base);
-                    let event = Event::default().event("notification").id(body.id.to_string()).json_data(&body);
-                    if let Ok(event) = event
-                        && !yielder.send(event).await
-                    {
-                        return;
+            }
+            while !replaced && ids.len() < STREAM_BATCH {
+                match live.try_next() {
+                    Some(Signal::Notification(id)) => ids.push(id),
+                    Some(Signal::Replaced) => replaced = true,
+                    None => break,
+                }
+            }
+            match state.notifications.by_ids(me, &ids).await {
+                Ok(found) => {
+                    for n in found {
+                        let body = NotificationBody::new(n, &state.media_base);
+                        let event = Event::default().event("notification").id(body.id.to_string()).json_data(&body);
+                        if let Ok(event) = event
+                            && !yielder.send(event).await
+                        {
+                            return;
+                        }
                     }
                 }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "live notifications: could not load a notification"),
+                Err(e) => tracing::warn!(error = %e, count = ids.len(), "live notifications: could not load notifications"),
+            }
+            if replaced {
+                let closed = Event::default().event("closed").retry(REPLACED_RETRY).data(r#"{"reason":"replaced"}"#);
+                yielder.send(closed).await;
+                return;
             }
         }
     });

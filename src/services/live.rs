@@ -27,7 +27,7 @@ use tokio_util::task::TaskTracker;
 use crate::domain::Id;
 
 /// Announcements a stream may have waiting before it misses some (a slow client).
-const STREAM_BUFFER: usize = 64;
+const STREAM_BUFFER: usize = 1024;
 /// How long opening a stream waits for its Redis subscription to be confirmed.
 const SUBSCRIBE_WAIT: Duration = Duration::from_secs(2);
 /// Channels named in one SUBSCRIBE when a node resubscribes after a reconnection.
@@ -107,6 +107,11 @@ impl LiveStream {
     /// The next signal; `None` once the hub has let go of this stream.
     pub async fn next(&mut self) -> Option<Signal> {
         self.rx.recv().await
+    }
+
+    /// A signal already waiting, if any.
+    pub fn try_next(&mut self) -> Option<Signal> {
+        self.rx.try_recv().ok()
     }
 }
 

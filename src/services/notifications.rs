@@ -32,8 +32,9 @@ impl Notifications {
         Ok(Page::from_rows(rows, page.1, |n| n.id))
     }
 
-    pub async fn get(&self, owner: Id, id: Id) -> Result<Option<NotificationRecord>> {
-        Ok(self.store.notification(owner, id).await?)
+    /// The owner's notifications among `ids`, oldest first.
+    pub async fn by_ids(&self, owner: Id, ids: &[Id]) -> Result<Vec<NotificationRecord>> {
+        Ok(self.store.notifications_by_ids(owner, ids).await?)
     }
 
     pub async fn mark_read(&self, owner: Id, ids: Option<&[Id]>) -> Result<()> {

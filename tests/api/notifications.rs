@@ -328,6 +328,37 @@ impl EventStream {
 }
 
 #[tokio::test]
+async fn a_burst_of_likes_reaches_the_stream_whole_once_each_in_order() {
+    let app = TestApp::spawn().await;
+    let (_, alice) = app.sign_up("alice").await;
+    let (_, bob) = app.sign_up("bob").await;
+    let mut tweets = Vec::new();
+    for i in 0..200 {
+        tweets.push(tweet_id(&app, &alice, &format!("tweet {i}")).await);
+    }
+    let mut stream = EventStream::open(&app, &alice).await;
+
+    // All at once: the stream loads what is waiting together.
+    let liked = futures::future::join_all(tweets.iter().map(|t| app.like(&bob, t))).await;
+    assert!(liked.iter().all(|s| *s == StatusCode::CREATED), "{liked:?}");
+
+    let mut seen = Vec::new();
+    while seen.len() < tweets.len() {
+        let Some((event, data)) = stream.next_event(Duration::from_secs(10)).await else { break };
+        assert_eq!(event, "notification");
+        let n: Value = serde_json::from_str(&data).unwrap();
+        seen.push((n["id"].as_str().unwrap().parse::<i64>().unwrap(), n["tweet_id"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(seen.len(), tweets.len(), "every like arrived on the stream");
+    let mut on_tweets: Vec<&String> = seen.iter().map(|(_, t)| t).collect();
+    on_tweets.sort();
+    on_tweets.dedup();
+    assert_eq!(on_tweets.len(), tweets.len(), "once each");
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "in the order they were stored");
+    assert_eq!(stream.next_event(Duration::from_millis(500)).await, None, "nothing more");
+}
+
+#[tokio::test]
 async fn opening_more_streams_than_allowed_closes_the_users_oldest() {
     let app = TestApp::spawn_with(|c| c.live_streams_per_user = 2).await;
     let (_, alice) = app.sign_up("alice").await;

@@ -107,7 +107,8 @@ pub trait NotificationStore: Send + Sync + 'static {
     async fn notifications(&self, owner: Id, unread_only: bool, page: PageRequest)
     -> Result<Vec<NotificationRecord>, StoreError>;
 
-    async fn notification(&self, owner: Id, id: Id) -> Result<Option<NotificationRecord>, StoreError>;
+    /// The owner's notifications among `ids`, oldest first.
+    async fn notifications_by_ids(&self, owner: Id, ids: &[Id]) -> Result<Vec<NotificationRecord>, StoreError>;
 
     /// Marks the owner's notifications read: those in `ids`, or all.
     async fn mark_read(&self, owner: Id, ids: Option<&[Id]>) -> Result<(), StoreError>;

@@ -122,15 +122,19 @@ impl NotificationStore for PostgresStore {
         self.with_tweets(owner, rows).await
     }
 
-    async fn notification(&self, owner: Id, id: Id) -> Result<Option<NotificationRecord>, StoreError> {
+    async fn notifications_by_ids(&self, owner: Id, ids: &[Id]) -> Result<Vec<NotificationRecord>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = ids.iter().map(|id| id.as_i64()).collect();
         let rows: Vec<NotificationRow> =
-            sqlx::query_as(&format!("{} WHERE n.owner_id = $1 AND n.id = $2", notification_select()))
+            sqlx::query_as(&format!("{} WHERE n.owner_id = $1 AND n.id = ANY($2) ORDER BY n.id", notification_select()))
                 .bind(owner.as_i64())
-                .bind(id.as_i64())
+                .bind(&ids)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(err)?;
-        Ok(self.with_tweets(owner, rows).await?.pop())
+        self.with_tweets(owner, rows).await
     }
 
     async fn mark_read(&self, owner: Id, ids: Option<&[Id]>) -> Result<(), StoreError> {

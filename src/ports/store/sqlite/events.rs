@@ -128,14 +128,20 @@ impl NotificationStore for SqliteStore {
         self.with_tweets(owner, rows).await
     }
 
-    async fn notification(&self, owner: Id, id: Id) -> Result<Option<NotificationRecord>, StoreError> {
-        let rows: Vec<NotificationRow> = sqlx::query_as(&format!("{} WHERE n.owner_id = ? AND n.id = ?", notification_select()))
-            .bind(owner.as_i64())
-            .bind(id.as_i64())
-            .fetch_all(&self.reader)
-            .await
-            .map_err(err)?;
-        Ok(self.with_tweets(owner, rows).await?.pop())
+    async fn notifications_by_ids(&self, owner: Id, ids: &[Id]) -> Result<Vec<NotificationRecord>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(format!("{} WHERE n.owner_id = ", notification_select()));
+        q.push_bind(owner.as_i64());
+        q.push(" AND n.id IN (");
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(id.as_i64());
+        }
+        q.push(") ORDER BY n.id");
+        let rows: Vec<NotificationRow> = q.build_query_as().fetch_all(&self.reader).await.map_err(err)?;
+        self.with_tweets(owner, rows).await
     }
 
     async fn mark_read(&self, owner: Id, ids: Option<&[Id]>) -> Result<(), StoreError> {
