@@ -15,7 +15,7 @@ for tweets in $TWEETS_LIST; do
   if [ -n "${PG:-}" ]; then
     db=chirp_index_$tweets
     psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" 2>/dev/null
-    CHIRP_DATABASE_URL=$PG/$db ./target/release/chirp-seed --users "$USERS" --tweets "$tweets" >/dev/null 2>&1
+    CHIRP_DATABASE_URL=$PG/$db "${CARGO_TARGET_DIR:-target}"/release/chirp-seed --users "$USERS" --tweets "$tweets" >/dev/null 2>&1
     psql "$PG/$db" -Atc "VACUUM ANALYZE"
     psql "$PG/$db" -AtF' ' -c "
       SELECT 'tweets_search(GIN)', pg_relation_size('tweets_search'), $tweets
@@ -28,7 +28,7 @@ for tweets in $TWEETS_LIST; do
     psql "$PG/postgres" -qc "DROP DATABASE $db WITH (FORCE)"
   else
     dir=$(mktemp -d)
-    CHIRP_DATA_DIR=$dir ./target/release/chirp-seed --users "$USERS" --tweets "$tweets" >/dev/null 2>&1
+    CHIRP_DATA_DIR=$dir "${CARGO_TARGET_DIR:-target}"/release/chirp-seed --users "$USERS" --tweets "$tweets" >/dev/null 2>&1
     sqlite3 "$dir/chirp.db" "
       SELECT 'tweet_search(FTS5)', sum(pgsize), $tweets FROM dbstat WHERE name LIKE 'tweet_search%'
       UNION ALL SELECT 'tweets.search_terms(column)', sum(length(search_terms)), $tweets FROM tweets

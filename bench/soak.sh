@@ -42,7 +42,7 @@ cleanup() {
 trap cleanup EXIT
 
 start_chirp() {
-  ./target/release/chirp >>"$LOG" 2>&1 &
+  "${CARGO_TARGET_DIR:-target}"/release/chirp >>"$LOG" 2>&1 &
   CHIRP=$!
   for _ in $(seq 600); do curl -sf 127.0.0.1:18080/readyz >/dev/null && return 0; sleep 0.1; done
   echo "chirp did not become ready; log: $LOG" >&2
@@ -51,7 +51,7 @@ start_chirp() {
 
 describe_machine
 echo "soak: ${DURATION}s in ${SLICE}s slices, mixed workload at $RATE requests/s, faults=$FAULTS"
-./target/release/chirp-seed --users "$USERS" --tweets "$TWEETS" >/dev/null 2>&1
+"${CARGO_TARGET_DIR:-target}"/release/chirp-seed --users "$USERS" --tweets "$TWEETS" >/dev/null 2>&1
 start_chirp
 
 faults=()
@@ -77,7 +77,7 @@ slices=$((DURATION / SLICE))
 for i in $(seq "$slices"); do
   fault=none
   if [ "$FAULTS" = 1 ] && [ "$i" -gt 1 ]; then fault=${faults[$(((i - 2) % ${#faults[@]}))]}; fi
-  ./target/release/chirp-load run --scenario mixed --rate "$RATE" --connections 1000 \
+  "${CARGO_TARGET_DIR:-target}"/release/chirp-load run --scenario mixed --rate "$RATE" --connections 1000 \
     --duration "${SLICE}s" --warmup 0s --json >"$DATA/slice.out" 2>/dev/null &
   load=$!
   if [ "$fault" != none ]; then

@@ -25,7 +25,7 @@ fi
 
 if [ -z "${CHIRP_BIN:-}" ]; then
   (cd "$ROOT" && cargo build --bin chirp)
-  CHIRP_BIN=$ROOT/target/debug/chirp
+  CHIRP_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/chirp
 fi
 
 WORK=$(mktemp -d)

@@ -19,7 +19,7 @@ cargo test --no-run --test api >/dev/null 2>&1 || cargo test --no-run --test api
 DATA=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 CHIRP_DATA_DIR=$DATA CHIRP_LISTEN=127.0.0.1:$PORT CHIRP_AUTH_RATE_LIMIT=0 CHIRP_LOG=info \
-  ./target/debug/chirp >"$DATA/chirp.log" 2>&1 &
+  "${CARGO_TARGET_DIR:-target}"/debug/chirp >"$DATA/chirp.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
 API=http://127.0.0.1:$PORT/api/v1
