@@ -326,6 +326,8 @@ impl Application {
         self.stop.cancel();
         self.background.close();
         self.background.wait().await;
+        // The Kafka consumers just dropped leave their groups on threads of their own.
+        crate::ports::broker::wait_for_closes(Duration::from_secs(5)).await;
         self.state.store.close().await;
         tracing::info!("stopped");
         Ok(())

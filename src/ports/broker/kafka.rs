@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -491,12 +492,38 @@ impl Subscription for KafkaSubscription {
 impl Drop for KafkaSubscription {
     fn drop(&mut self) {
         self.watch.abort();
-        // Closing leaves the group (a round trip and a rebalance): do it off the
-        // async workers when there are any.
+        // Closing leaves the group (a round trip and a rebalance): on a thread
+        // of its own, off the async workers. Not on tokio's blocking pool: a
+        // runtime waits for that pool without limit when it shuts down, and
+        // librdkafka's close has been seen to hang (in `rd_kafka_assign` from
+        // the rebalance it runs while closing). `wait_for_closes` bounds the
+        // wait at process exit instead.
         let Some(consumer) = self.consumer.take() else { return };
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn_blocking(move || drop(consumer));
+        CLOSING.fetch_add(1, Ordering::SeqCst);
+        let closed = std::thread::Builder::new().name("kafka-close".into()).spawn(move || {
+            drop(consumer);
+            CLOSING.fetch_sub(1, Ordering::SeqCst);
+        });
+        if let Err(e) = closed {
+            CLOSING.fetch_sub(1, Ordering::SeqCst);
+            tracing::warn!(error = %e, "kafka: no thread to close a consumer on; it is dropped without leaving its group");
         }
+    }
+}
+
+/// Consumers whose close (leaving their group) is still under way.
+static CLOSING: AtomicUsize = AtomicUsize::new(0);
+
+/// Waits, at most `limit`, for consumers still leaving their groups, so that
+/// a node that stops leaves at once rather than by session timeout.
+pub async fn wait_for_closes(limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while CLOSING.load(Ordering::SeqCst) > 0 {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(closing = CLOSING.load(Ordering::SeqCst), "kafka: stopping before every consumer left its group");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
