@@ -3,7 +3,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::{SqliteStore, err};
+use super::{SqliteStore, err, in_list};
 use crate::domain::{Id, Timestamp};
 use crate::ports::store::events::{NotificationRow, assemble_notifications, notification_select};
 use crate::ports::store::{
@@ -132,14 +132,10 @@ impl NotificationStore for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = QueryBuilder::<Sqlite>::new(format!("{} WHERE n.owner_id = ", notification_select()));
+        let mut q = in_list(&format!("{} WHERE n.id IN ", notification_select()), ids);
+        q.push(" AND n.owner_id = ");
         q.push_bind(owner.as_i64());
-        q.push(" AND n.id IN (");
-        let mut list = q.separated(", ");
-        for id in ids {
-            list.push_bind(id.as_i64());
-        }
-        q.push(") ORDER BY n.id");
+        q.push(" ORDER BY n.id");
         let rows: Vec<NotificationRow> = q.build_query_as().fetch_all(&self.reader).await.map_err(err)?;
         self.with_tweets(owner, rows).await
     }
