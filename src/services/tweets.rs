@@ -102,10 +102,13 @@ impl Tweets {
     /// Likes a tweet; answers with it as the like left it, from the cache
     /// (the like count is the one the write returned).
     pub async fn like(&self, user: Id, tweet: Id) -> Result<(Change, Tweet)> {
-        let (added, like_count) = self.writer.like(user, tweet, self.ids.next_id()).await?;
-        // Read as no one in particular: whether `user` likes it is known, so
-        // their likes need not be loaded.
-        let mut tweet = self.cache.tweets(&[tweet], None).await?.pop().ok_or(Error::NotFound)?;
+        // The tweet is read while the like is written: the answer takes the
+        // like count from the write. Read as no one in particular: whether
+        // `user` likes it is known, so their likes need not be loaded.
+        let ids = [tweet];
+        let (written, read) = tokio::join!(self.writer.like(user, tweet, self.ids.next_id()), self.cache.tweets(&ids, None));
+        let (added, like_count) = written?;
+        let mut tweet = read?.pop().ok_or(Error::NotFound)?;
         tweet.like_count = like_count;
         tweet.liked_by_me = true;
         Ok((if added { Change::Created } else { Change::AlreadyThere }, tweet))

@@ -106,7 +106,10 @@ impl Worker {
         }
         let (writes, replies): (Vec<Write>, Vec<_>) = batch.drain(..).map(|r| (r.write, r.reply)).unzip();
         metrics::histogram!("chirp_write_batch_size").record(writes.len() as f64);
-        let outcomes = match self.store.apply(&writes).await {
+        let started = std::time::Instant::now();
+        let applied = self.store.apply(&writes).await;
+        metrics::histogram!("chirp_write_batch_seconds").record(started.elapsed().as_secs_f64());
+        let outcomes = match applied {
             Ok(outcomes) => outcomes,
             Err(e) if writes.len() > 1 && !matches!(e, StoreError::Unavailable(_)) => {
                 tracing::warn!(

@@ -1,3 +1,4 @@
+use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -75,31 +76,29 @@ impl OutboxStore for PostgresStore {
 #[async_trait]
 impl NotificationStore for PostgresStore {
     async fn insert_notifications(&self, batch: &[NewNotification]) -> Result<Vec<bool>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(err)?;
-        let mut stored = Vec::with_capacity(batch.len());
-        for n in batch {
-            // The tweet may have been deleted since the like: then nobody is notified.
-            let one = sqlx::query(
-                "INSERT INTO notifications (id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
-             SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM tweets WHERE id = $4) \
-             ON CONFLICT DO NOTHING",
-            )
-            .bind(n.id.as_i64())
-            .bind(n.owner.as_i64())
-            .bind(n.actor.as_i64())
-            .bind(n.tweet.as_i64())
-            .bind(n.kind)
-            .bind(n.event_id.as_i64())
-            .bind(n.created_at.as_millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?
-            .rows_affected()
-                == 1;
-            stored.push(one);
-        }
-        tx.commit().await.map_err(err)?;
-        Ok(stored)
+        // One statement for the batch, from arrays. The tweet may have been
+        // deleted since the like: then nobody is notified.
+        let column = |f: fn(&NewNotification) -> i64| batch.iter().map(f).collect::<Vec<i64>>();
+        let kinds: Vec<&str> = batch.iter().map(|n| n.kind).collect();
+        let inserted: Vec<(i64,)> = sqlx::query_as(
+            "INSERT INTO notifications (id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
+             SELECT v.* FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[]) \
+               AS v(id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
+             WHERE EXISTS (SELECT 1 FROM tweets t WHERE t.id = v.tweet_id) \
+             ON CONFLICT DO NOTHING RETURNING id",
+        )
+        .bind(column(|n| n.id.as_i64()))
+        .bind(column(|n| n.owner.as_i64()))
+        .bind(column(|n| n.actor.as_i64()))
+        .bind(column(|n| n.tweet.as_i64()))
+        .bind(kinds)
+        .bind(column(|n| n.event_id.as_i64()))
+        .bind(column(|n| n.created_at.as_millis()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        let inserted: HashSet<i64> = inserted.into_iter().map(|(id,)| id).collect();
+        Ok(batch.iter().map(|n| inserted.contains(&n.id.as_i64())).collect())
     }
 
     async fn notifications(

@@ -1,3 +1,4 @@
+use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -81,31 +82,34 @@ impl OutboxStore for SqliteStore {
 #[async_trait]
 impl NotificationStore for SqliteStore {
     async fn insert_notifications(&self, batch: &[NewNotification]) -> Result<Vec<bool>, StoreError> {
+        // One statement per chunk, not one per notification: the writer
+        // connection is shared with every other write. The tweet may have
+        // been deleted since the like: then nobody is notified.
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inserted = HashSet::with_capacity(batch.len());
         let mut tx = self.writer.begin().await.map_err(err)?;
-        let mut stored = Vec::with_capacity(batch.len());
-        for n in batch {
-            // The tweet may have been deleted since the like: then nobody is notified.
-            let one = sqlx::query(
+        for chunk in batch.chunks(500) {
+            let mut q = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO notifications (id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM tweets WHERE id = ?4) \
-             ON CONFLICT DO NOTHING",
-            )
-            .bind(n.id.as_i64())
-            .bind(n.owner.as_i64())
-            .bind(n.actor.as_i64())
-            .bind(n.tweet.as_i64())
-            .bind(n.kind)
-            .bind(n.event_id.as_i64())
-            .bind(n.created_at.as_millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?
-            .rows_affected()
-                == 1;
-            stored.push(one);
+                 SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7 FROM (",
+            );
+            q.push_values(chunk, |mut row, n| {
+                row.push_bind(n.id.as_i64())
+                    .push_bind(n.owner.as_i64())
+                    .push_bind(n.actor.as_i64())
+                    .push_bind(n.tweet.as_i64())
+                    .push_bind(n.kind)
+                    .push_bind(n.event_id.as_i64())
+                    .push_bind(n.created_at.as_millis());
+            });
+            q.push(") AS v WHERE EXISTS (SELECT 1 FROM tweets WHERE id = v.column4) ON CONFLICT DO NOTHING RETURNING id");
+            let ids: Vec<(i64,)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(err)?;
+            inserted.extend(ids.into_iter().map(|(id,)| id));
         }
         tx.commit().await.map_err(err)?;
-        Ok(stored)
+        Ok(batch.iter().map(|n| inserted.contains(&n.id.as_i64())).collect())
     }
 
     async fn notifications(

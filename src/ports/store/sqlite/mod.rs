@@ -89,7 +89,10 @@ async fn checkpoints(checkpointer: SqlitePool, writer: SqlitePool, when: Checkpo
             _ = stop.cancelled() => break,
         }
         // (busy, frames in the WAL, frames copied)
-        let frames = match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&checkpointer).await {
+        let started = std::time::Instant::now();
+        let pass = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&checkpointer).await;
+        metrics::histogram!("chirp_sqlite_checkpoint_seconds", "connection" => "own").record(started.elapsed().as_secs_f64());
+        let frames = match pass {
             Ok((_, frames, _)) => frames,
             Err(e) => {
                 tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries");
@@ -115,7 +118,10 @@ async fn checkpoints(checkpointer: SqlitePool, writer: SqlitePool, when: Checkpo
             let mut conn = writer.acquire().await?;
             sqlx::query_as::<_, (i64, i64, i64)>(sql).fetch_one(&mut *conn).await
         };
-        if let Err(e) = on_writer.await {
+        let started = std::time::Instant::now();
+        let pass = on_writer.await;
+        metrics::histogram!("chirp_sqlite_checkpoint_seconds", "connection" => "writer").record(started.elapsed().as_secs_f64());
+        if let Err(e) = pass {
             tracing::warn!(error = %e, frames, "WAL checkpoint on the writer failed; the next pass retries");
         }
     }
