@@ -2,6 +2,12 @@ use std::process::ExitCode;
 
 use chirp::{Application, Config, app, telemetry};
 
+/// jemalloc rather than the system allocator: glibc's malloc keeps an arena
+/// per busy thread (tokio's workers, sqlx's SQLite threads, the blocking
+/// pool), and the memory those arenas free stays with the process.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::load();
