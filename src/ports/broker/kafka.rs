@@ -506,7 +506,7 @@ impl Drop for KafkaSubscription {
         });
         if let Err(e) = closed {
             CLOSING.fetch_sub(1, Ordering::SeqCst);
-            tracing::warn!(error = %e, "kafka: no thread to close a consumer on; it is dropped without leaving its group");
+            tracing::warn!(error = %e, "kafka: no thread to close a consumer on; it was closed here instead");
         }
     }
 }

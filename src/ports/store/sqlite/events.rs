@@ -4,7 +4,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::{SqliteStore, err, in_list};
+use super::{CHUNK, SqliteStore, err, in_list};
 use crate::domain::{Id, Timestamp};
 use crate::ports::store::events::{NotificationRow, assemble_notifications, notification_select};
 use crate::ports::store::{
@@ -82,7 +82,7 @@ impl OutboxStore for SqliteStore {
 #[async_trait]
 impl NotificationStore for SqliteStore {
     async fn insert_notifications(&self, batch: &[NewNotification]) -> Result<Vec<bool>, StoreError> {
-        // One statement per chunk, not one per notification: the writer
+        // One statement per chunk of rows, not one per notification: the writer
         // connection is shared with every other write. The tweet may have
         // been deleted since the like: then nobody is notified.
         if batch.is_empty() {
@@ -90,7 +90,7 @@ impl NotificationStore for SqliteStore {
         }
         let mut inserted = HashSet::with_capacity(batch.len());
         let mut tx = self.writer.begin().await.map_err(err)?;
-        for chunk in batch.chunks(500) {
+        for chunk in batch.chunks(CHUNK) {
             let mut q = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO notifications (id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
                  SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7 FROM (",

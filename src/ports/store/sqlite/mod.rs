@@ -28,6 +28,10 @@ pub struct SqliteStore {
     _checkpoints: DropGuard,
 }
 
+/// Rows a multi-row statement takes at most: well under SQLite's 32,766
+/// variables a statement.
+const CHUNK: usize = 500;
+
 /// `prefix` followed by `(?, ?, …)` over `ids`.
 pub(super) fn in_list<'a>(prefix: &str, ids: &[Id]) -> sqlx::QueryBuilder<'a, sqlx::Sqlite> {
     let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(prefix);
@@ -89,10 +93,8 @@ async fn checkpoints(checkpointer: SqlitePool, writer: SqlitePool, when: Checkpo
             _ = stop.cancelled() => break,
         }
         // (busy, frames in the WAL, frames copied)
-        let started = std::time::Instant::now();
-        let pass = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&checkpointer).await;
-        metrics::histogram!("chirp_sqlite_checkpoint_seconds", "connection" => "own").record(started.elapsed().as_secs_f64());
-        let frames = match pass {
+        let pass = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&checkpointer);
+        let frames = match timed("own", pass).await {
             Ok((_, frames, _)) => frames,
             Err(e) => {
                 tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries");
@@ -118,14 +120,19 @@ async fn checkpoints(checkpointer: SqlitePool, writer: SqlitePool, when: Checkpo
             let mut conn = writer.acquire().await?;
             sqlx::query_as::<_, (i64, i64, i64)>(sql).fetch_one(&mut *conn).await
         };
-        let started = std::time::Instant::now();
-        let pass = on_writer.await;
-        metrics::histogram!("chirp_sqlite_checkpoint_seconds", "connection" => "writer").record(started.elapsed().as_secs_f64());
-        if let Err(e) = pass {
+        if let Err(e) = timed("writer", on_writer).await {
             tracing::warn!(error = %e, frames, "WAL checkpoint on the writer failed; the next pass retries");
         }
     }
     checkpointer.close().await;
+}
+
+/// Runs a checkpoint pass on `connection` ("own" or "writer"), recording how long it took.
+async fn timed<T>(connection: &'static str, pass: impl std::future::Future<Output = T>) -> T {
+    let started = std::time::Instant::now();
+    let result = pass.await;
+    metrics::histogram!("chirp_sqlite_checkpoint_seconds", "connection" => connection).record(started.elapsed().as_secs_f64());
+    result
 }
 
 impl SqliteStore {

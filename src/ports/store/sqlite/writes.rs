@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::{SqliteStore, err, in_list};
+use super::{CHUNK, SqliteStore, err, in_list};
 use crate::domain::{Id, Media, Timestamp, User};
 use crate::ports::store::writes::{BatchTx, TweetRowCounts, Write, WriteStore, Written, run_batch};
 use crate::ports::store::{NewTweet, OutboxMessage, StoreError, USER_COLUMNS, UserRow};
@@ -20,10 +20,6 @@ impl WriteStore for SqliteStore {
 }
 
 struct Batch<'c>(&'c mut SqliteConnection);
-
-/// Rows a multi-row statement takes at most: well under SQLite's 32,766
-/// variables a statement.
-const CHUNK: usize = 500;
 
 fn ids(raw: &[i64]) -> Vec<Id> {
     raw.iter().copied().map(Id::from_i64).collect()
