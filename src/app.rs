@@ -163,6 +163,7 @@ impl Application {
         let tweet_cache = Arc::new(TweetCache::new(
             store.clone(),
             !exclusive,
+            config.redis_url.is_some().then(|| cache.clone()),
             TweetCacheLimits {
                 bodies_bytes: config.tweet_cache_mib << 19,
                 authors_bytes: config.tweet_cache_mib << 18,

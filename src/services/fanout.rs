@@ -91,7 +91,7 @@ impl FanoutWorker {
                     continue;
                 }
             } else {
-                self.cache.forget_tweet(tweet);
+                self.cache.forget_tweet(tweet).await;
                 self.cache.user_changed(author);
                 self.timelines.author_posted(author);
                 homes.remove(&[author], tweet).await?;

@@ -9,22 +9,42 @@
 //!   are never refreshed by time.
 //! - **Shared** (several nodes may write): values are trusted for
 //!   [`SHARED_FRESHNESS`], then read again in one batched query per kind.
-//!   A single tweet read (`GET /tweet/{id}`) reads counters and the viewer's
-//!   like from the database every time, so it is exact.
+//!   A single tweet read (`GET /tweet/{id}`) is exact: with Redis, by
+//!   version stamps (below); without, by reading counters and the viewer's
+//!   like from the database every time.
+//!
+//! **Version stamps** (shared, with Redis): every write that changes a
+//! tweet (like, unlike, view, delete, alt text) gives the tweet's stamp in
+//! Redis a new random value after it commits and before it answers; a like
+//! or unlike also the liker's stamp. `GET /tweet/{id}` reads both stamps in
+//! one round trip and trusts what it keeps if it was read under the same
+//! stamps: no acknowledged write can have changed it since. Otherwise it
+//! reads the database and keeps the result under the stamps it just read.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::domain::{Id, Media, Timestamp, Tweet, User};
+use crate::ports::cache::Cache;
 use crate::ports::store::{Store, StoreError};
 
 /// How long a shared deployment trusts a cached author, counter or like.
 pub const SHARED_FRESHNESS: Duration = Duration::from_secs(1);
 
-/// How long a shared deployment keeps a tweet's body (text, media, alt text).
+/// How long a shared deployment keeps a tweet's body (text, media, alt
+/// text), and so trusts counters kept under a stamp at most.
 const SHARED_BODY_FRESHNESS: Duration = Duration::from_secs(30);
+
+/// How long a stamp lives in Redis unless written again (a missing stamp
+/// is recreated with a new value, so its expiry only costs a reread).
+const STAMP_TTL: Duration = Duration::from_secs(600);
+
+/// At most this long are a viewer's likes kept under a stamp trusted (a
+/// tweet's counters: [`SHARED_BODY_FRESHNESS`]), should a writer have failed
+/// to reach Redis to restamp them.
+const STAMP_TRUST: Duration = SHARED_BODY_FRESHNESS;
 
 /// At most this many of a viewer's likes are kept (the newest tweets); older
 /// ones are looked up when a page reaches them.
@@ -36,10 +56,28 @@ struct CachedTweet {
     content: String,
     media: Vec<Media>,
     created_at: Timestamp,
-    like_count: AtomicI64,
-    view_count: AtomicI64,
+    /// Set together, so that a stamp always belongs to the counts beside it.
+    counters: Mutex<Counters>,
+}
+
+#[derive(Clone, Copy)]
+struct Counters {
+    like_count: i64,
+    view_count: i64,
     /// Milliseconds after `epoch` until which the counters are trusted.
-    fresh_until: AtomicI64,
+    fresh_until: i64,
+    /// The tweet's stamp they were read under (0: none).
+    stamp: u64,
+}
+
+impl CachedTweet {
+    fn counters(&self) -> Counters {
+        *self.counters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_counters(&self, change: impl FnOnce(&mut Counters)) {
+        change(&mut self.counters.lock().unwrap_or_else(|e| e.into_inner()));
+    }
 }
 
 /// The tweets a viewer likes, exactly for tweet ids at or above `floor`.
@@ -47,6 +85,9 @@ struct ViewerLikes {
     floor: i64,
     fresh_until: Instant,
     ids: HashSet<i64>,
+    /// The viewer's like stamp they were read under (0: none), trusted until `stamped_until`.
+    stamp: u64,
+    stamped_until: Instant,
 }
 
 /// Change counters, sharded by id: a value read from the database while a
@@ -75,6 +116,8 @@ impl Generations {
 pub struct TweetCache {
     store: Arc<dyn Store>,
     shared: bool,
+    /// Where version stamps live (Redis), when shared.
+    stamps: Option<Arc<dyn Cache>>,
     epoch: Instant,
     tweet_changes: Generations,
     user_changes: Generations,
@@ -93,7 +136,8 @@ pub struct TweetCacheLimits {
 }
 
 impl TweetCache {
-    pub fn new(store: Arc<dyn Store>, shared: bool, limits: TweetCacheLimits) -> Self {
+    /// `stamps`: the shared cache that keeps version stamps, if any (only used when `shared`).
+    pub fn new(store: Arc<dyn Store>, shared: bool, stamps: Option<Arc<dyn Cache>>, limits: TweetCacheLimits) -> Self {
         let bodies = moka::sync::Cache::builder()
             // Bodies change only by alt text edits: other nodes see one within this.
             .time_to_live(if shared { SHARED_BODY_FRESHNESS } else { Duration::from_secs(365 * 24 * 3600) })
@@ -116,6 +160,7 @@ impl TweetCache {
         Self {
             store,
             shared,
+            stamps: if shared { stamps } else { None },
             epoch: Instant::now(),
             tweet_changes: Generations::new(),
             user_changes: Generations::new(),
@@ -146,7 +191,7 @@ impl TweetCache {
         for id in ids {
             match self.bodies.get(&id.as_i64()) {
                 Some(body) => {
-                    if body.fresh_until.load(Ordering::Relaxed) < now {
+                    if body.counters().fresh_until < now {
                         stale.push(*id);
                     }
                     bodies.insert(id.as_i64(), body);
@@ -177,26 +222,25 @@ impl TweetCache {
             .filter_map(|id| {
                 let body = bodies.get(&id.as_i64())?;
                 let author = authors.get(&body.author.as_i64())?;
-                Some(Tweet {
-                    id: *id,
-                    author: User::clone(author),
-                    content: body.content.clone(),
-                    media: body.media.clone(),
-                    like_count: body.like_count.load(Ordering::Relaxed),
-                    view_count: body.view_count.load(Ordering::Relaxed),
-                    liked_by_me: liked.contains(&id.as_i64()),
-                    created_at: body.created_at,
-                })
+                Some(tweet_of(*id, body, author, liked.contains(&id.as_i64())))
             })
             .collect())
     }
 
     /// One tweet, exact: in a shared deployment its counters and the
-    /// viewer's like are read from the database (two lookups by key), the
-    /// body and author still from memory.
+    /// viewer's like are checked against their stamps in Redis (one round
+    /// trip), or without Redis read from the database (two lookups by key);
+    /// the author comes from memory.
     pub async fn tweet(&self, id: Id, viewer: Option<Id>) -> Result<Option<Tweet>, StoreError> {
         if !self.shared {
             return Ok(self.tweets(&[id], viewer).await?.pop());
+        }
+        if let Some(stamps) = &self.stamps {
+            let keys: Vec<String> = std::iter::once(tweet_stamp(id)).chain(viewer.map(likes_stamp)).collect();
+            match stamps.stamps(&keys, new_stamp(), STAMP_TTL).await {
+                Ok(found) => return self.stamped_tweet(id, viewer, &found).await,
+                Err(e) => tracing::warn!(error = %e, "version stamps unavailable; reading the tweet from the database"),
+            }
         }
         self.mark_changed(id);
         let Some(mut tweet) = self.tweets(&[id], None).await?.pop() else { return Ok(None) };
@@ -204,6 +248,97 @@ impl TweetCache {
             tweet.liked_by_me = !self.store.liked_among(viewer, &[id]).await?.is_empty();
         }
         Ok(Some(tweet))
+    }
+
+    /// [`Self::tweet`] under stamps: `stamps[0]` the tweet's, `stamps[1]` the viewer's likes'.
+    async fn stamped_tweet(&self, id: Id, viewer: Option<Id>, stamps: &[u64]) -> Result<Option<Tweet>, StoreError> {
+        let stamp = stamps[0];
+        let body = match self.bodies.get(&id.as_i64()) {
+            Some(body) if body.counters().stamp == stamp => body,
+            _ => {
+                // Body too: an alt text edit restamps as well.
+                let Some(tweet) = self.store.tweets_by_ids(&[id], None).await?.pop() else {
+                    self.bodies.invalidate(&id.as_i64());
+                    return Ok(None);
+                };
+                // Trusted under the stamp until the body expires (SHARED_BODY_FRESHNESS).
+                let body = self.keep(&tweet, false);
+                body.set_counters(|c| c.stamp = stamp);
+                body
+            }
+        };
+        let authors = self.authors_of(std::iter::once(body.author)).await?;
+        let Some(author) = authors.get(&body.author.as_i64()) else { return Ok(None) };
+        let liked = match (viewer, stamps.get(1)) {
+            (Some(viewer), Some(stamp)) => self.stamped_like(viewer, id, *stamp).await?,
+            _ => false,
+        };
+        Ok(Some(tweet_of(id, &body, author, liked)))
+    }
+
+    /// Whether `viewer` likes `tweet`, from their likes kept under `stamp`, or read anew under it.
+    async fn stamped_like(&self, viewer: Id, tweet: Id, stamp: u64) -> Result<bool, StoreError> {
+        let kept = self.likes.get(&viewer.as_i64()).and_then(|entry| {
+            let likes = self.lock(&entry);
+            let trusted = likes.stamp == stamp && likes.stamped_until > Instant::now() && tweet.as_i64() >= likes.floor;
+            trusted.then(|| likes.ids.contains(&tweet.as_i64()))
+        });
+        if let Some(liked) = kept {
+            return Ok(liked);
+        }
+        let likes = self.load_likes(viewer, stamp).await?;
+        let kept = {
+            let likes = self.lock(&likes);
+            (tweet.as_i64() >= likes.floor).then(|| likes.ids.contains(&tweet.as_i64()))
+        };
+        match kept {
+            Some(liked) => Ok(liked),
+            None => Ok(!self.store.liked_among(viewer, &[tweet]).await?.is_empty()),
+        }
+    }
+
+    /// Reads the viewer's newest likes and keeps them (under `stamp`, if not 0).
+    async fn load_likes(&self, viewer: Id, stamp: u64) -> Result<Arc<Mutex<ViewerLikes>>, StoreError> {
+        let generation = self.like_changes.of(viewer);
+        let newest = self.store.liked_tweet_ids(viewer, VIEWER_LIKES_KEPT).await?;
+        let floor =
+            if newest.len() < VIEWER_LIKES_KEPT as usize { i64::MIN } else { newest.last().map_or(i64::MIN, |id| id.as_i64()) };
+        let now = Instant::now();
+        let fresh_until = if generation != self.like_changes.of(viewer) {
+            now // a like changed meanwhile: good for this answer only
+        } else if self.shared {
+            now + SHARED_FRESHNESS
+        } else {
+            far_future()
+        };
+        let ids = newest.iter().map(|id| id.as_i64()).collect();
+        let entry = Arc::new(Mutex::new(ViewerLikes { floor, fresh_until, ids, stamp, stamped_until: now + STAMP_TRUST }));
+        self.likes.insert(viewer.as_i64(), entry.clone());
+        Ok(entry)
+    }
+
+    /// Gives the stamps of what committed writes changed new values, so
+    /// that no node trusts what it kept of them; called after the commit,
+    /// before the writers are answered. A failure is logged: the write is
+    /// durable, and kept values are trusted for [`STAMP_TRUST`] at most.
+    pub async fn restamp(&self, changed: &[Stamp]) {
+        let Some(stamps) = &self.stamps else { return };
+        if changed.is_empty() {
+            return;
+        }
+        let mut keys: Vec<String> = changed
+            .iter()
+            .map(|c| match c {
+                Stamp::Tweet(id) => tweet_stamp(*id),
+                Stamp::Likes(user) => likes_stamp(*user),
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        if let Err(e) = stamps.restamp(&keys, new_stamp(), STAMP_TTL).await {
+            metrics::counter!("chirp_restamp_failures_total").increment(1);
+            tracing::warn!(error = %e, keys = keys.len(), "could not restamp changed tweets; other nodes may show them stale for up to 30 s");
+        }
     }
 
     /// Keeps a tweet just written.
@@ -218,9 +353,12 @@ impl TweetCache {
             content: tweet.content.clone(),
             media: tweet.media.clone(),
             created_at: tweet.created_at,
-            like_count: AtomicI64::new(tweet.like_count),
-            view_count: AtomicI64::new(tweet.view_count),
-            fresh_until: AtomicI64::new(if changed { i64::MIN } else { self.fresh_until() }),
+            counters: Mutex::new(Counters {
+                like_count: tweet.like_count,
+                view_count: tweet.view_count,
+                fresh_until: if changed { i64::MIN } else { self.fresh_until() },
+                stamp: 0,
+            }),
         });
         self.bodies.insert(tweet.id.as_i64(), body.clone());
         body
@@ -233,13 +371,18 @@ impl TweetCache {
         let until = self.fresh_until();
         for c in counters {
             if let Some(body) = bodies.get(&c.id.as_i64()) {
-                body.like_count.store(c.like_count, Ordering::Relaxed);
-                body.view_count.store(c.view_count, Ordering::Relaxed);
                 // Written to while being read: used for this answer only.
                 let at = ids.iter().position(|id| *id == c.id).unwrap_or(0);
-                if before.get(at) == Some(&self.tweet_changes.of(c.id)) {
-                    body.fresh_until.store(until, Ordering::Relaxed);
-                }
+                let unchanged = before.get(at) == Some(&self.tweet_changes.of(c.id));
+                body.set_counters(|counters| {
+                    counters.like_count = c.like_count;
+                    counters.view_count = c.view_count;
+                    // Read without a stamp: may predate one a reader just kept.
+                    counters.stamp = 0;
+                    if unchanged {
+                        counters.fresh_until = until;
+                    }
+                });
             }
         }
         // Deleted elsewhere.
@@ -286,26 +429,7 @@ impl TweetCache {
     async fn liked(&self, viewer: Id, ids: &[Id]) -> Result<HashSet<i64>, StoreError> {
         let entry = match self.likes.get(&viewer.as_i64()) {
             Some(entry) if self.lock(&entry).fresh_until > Instant::now() => entry,
-            _ => {
-                let generation = self.like_changes.of(viewer);
-                let newest = self.store.liked_tweet_ids(viewer, VIEWER_LIKES_KEPT).await?;
-                let floor = if newest.len() < VIEWER_LIKES_KEPT as usize {
-                    i64::MIN
-                } else {
-                    newest.last().map_or(i64::MIN, |id| id.as_i64())
-                };
-                let fresh_until = if generation != self.like_changes.of(viewer) {
-                    Instant::now() // a like changed meanwhile: good for this answer only
-                } else if self.shared {
-                    Instant::now() + SHARED_FRESHNESS
-                } else {
-                    far_future()
-                };
-                let entry =
-                    Arc::new(Mutex::new(ViewerLikes { floor, fresh_until, ids: newest.iter().map(|id| id.as_i64()).collect() }));
-                self.likes.insert(viewer.as_i64(), entry.clone());
-                entry
-            }
+            _ => self.load_likes(viewer, 0).await?,
         };
         let (mut liked, below): (HashSet<i64>, Vec<Id>) = {
             let likes = self.lock(&entry);
@@ -329,6 +453,7 @@ impl TweetCache {
             self.like_changes.bump(viewer);
             if let Some(entry) = self.likes.get(&viewer.as_i64()) {
                 let mut entry = self.lock(&entry);
+                entry.stamp = 0;
                 if likes {
                     entry.ids.insert(tweet.as_i64());
                 } else {
@@ -338,7 +463,10 @@ impl TweetCache {
         }
         self.tweet_changes.bump(tweet);
         if let Some(body) = self.bodies.get(&tweet.as_i64()) {
-            body.like_count.store(like_count, Ordering::Relaxed);
+            body.set_counters(|c| {
+                c.like_count = like_count;
+                c.stamp = 0;
+            });
         }
     }
 
@@ -346,7 +474,7 @@ impl TweetCache {
     pub fn mark_changed(&self, tweet: Id) {
         self.tweet_changes.bump(tweet);
         if let Some(body) = self.bodies.get(&tweet.as_i64()) {
-            body.fresh_until.store(i64::MIN, Ordering::Relaxed);
+            body.set_counters(|c| c.fresh_until = i64::MIN);
         }
     }
 
@@ -360,7 +488,10 @@ impl TweetCache {
     pub fn viewed(&self, tweet: Id, count: i64) {
         self.tweet_changes.bump(tweet);
         if let Some(body) = self.bodies.get(&tweet.as_i64()) {
-            body.view_count.fetch_max(count, Ordering::Relaxed);
+            body.set_counters(|c| {
+                c.view_count = c.view_count.max(count);
+                c.stamp = 0;
+            });
         }
     }
 
@@ -370,10 +501,48 @@ impl TweetCache {
         self.authors.invalidate(&user.as_i64());
     }
 
-    /// The tweet is gone, or its body (media descriptions) changed.
-    pub fn forget_tweet(&self, tweet: Id) {
+    /// The tweet is gone, or its body (media descriptions) changed: on
+    /// every node (restamped) as well as here.
+    pub async fn forget_tweet(&self, tweet: Id) {
         self.tweet_changes.bump(tweet);
         self.bodies.invalidate(&tweet.as_i64());
+        self.restamp(&[Stamp::Tweet(tweet)]).await;
+    }
+}
+
+/// What a write changed, for [`TweetCache::restamp`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stamp {
+    /// A tweet's counters or body.
+    Tweet(Id),
+    /// Which tweets a user likes.
+    Likes(Id),
+}
+
+fn tweet_stamp(id: Id) -> String {
+    format!("tv:{}", id.as_i64())
+}
+
+fn likes_stamp(user: Id) -> String {
+    format!("lv:{}", user.as_i64())
+}
+
+/// A stamp no key has had: 64 random bits (0 means none here).
+fn new_stamp() -> u64 {
+    rand::random::<u64>().max(1)
+}
+
+fn tweet_of(id: Id, body: &CachedTweet, author: &User, liked_by_me: bool) -> Tweet {
+    let counters = body.counters();
+    Tweet {
+        id,
+        author: author.clone(),
+        content: body.content.clone(),
+        media: body.media.clone(),
+        like_count: counters.like_count,
+        view_count: counters.view_count,
+        liked_by_me,
+        created_at: body.created_at,
     }
 }
 

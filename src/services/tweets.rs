@@ -80,7 +80,7 @@ impl Tweets {
         }
         let (_, media) = self.store.delete_tweet(id, self.ids.next_id()).await?.ok_or(Error::NotFound)?;
         self.outbox.notify_one();
-        self.cache.forget_tweet(id);
+        self.cache.forget_tweet(id).await;
         self.cache.user_changed(caller);
         self.timelines.author_posted(caller);
         Ok(media)
@@ -122,7 +122,7 @@ impl Tweets {
     /// Sets the alt text of one of the caller's media items.
     pub async fn describe_media(&self, caller: Id, media: Id, text: &str) -> Result<Media> {
         let (tweet, media) = crate::services::media::describe(self.store.as_ref(), caller, media, text).await?;
-        self.cache.forget_tweet(tweet);
+        self.cache.forget_tweet(tweet).await;
         Ok(media)
     }
 

@@ -24,7 +24,7 @@ use tokio_util::task::TaskTracker;
 use crate::domain::{Id, Timestamp, User};
 use crate::error::{Error, Result};
 use crate::ports::store::{NewTweet, Store, StoreError, Write, Written};
-use crate::services::tweet_cache::TweetCache;
+use crate::services::tweet_cache::{Stamp, TweetCache};
 
 /// Writes a transaction takes at most: enough that a batch amortizes its
 /// commit, few enough that SQLite's statement variables and one
@@ -132,10 +132,15 @@ impl Worker {
             }
         };
         let mut events = false;
-        for ((write, outcome), reply) in writes.iter().zip(outcomes).zip(replies) {
-            if let Ok(written) = &outcome {
-                events |= self.written(write, written);
+        let mut changed = Vec::new();
+        for (write, outcome) in writes.iter().zip(&outcomes) {
+            if let Ok(written) = outcome {
+                events |= self.written(write, written, &mut changed);
             }
+        }
+        // Other nodes stop trusting what they kept before anyone is answered.
+        self.cache.restamp(&changed).await;
+        for (outcome, reply) in outcomes.into_iter().zip(replies) {
             let _ = reply.send(outcome.map_err(Error::from));
         }
         if events {
@@ -143,16 +148,23 @@ impl Worker {
         }
     }
 
-    /// Tells the cache what a committed write changed; true if it added an outbox event.
-    fn written(&self, write: &Write, written: &Written) -> bool {
+    /// Tells the cache what a committed write changed, and `changed` which
+    /// stamps it invalidates; true if it added an outbox event.
+    fn written(&self, write: &Write, written: &Written, changed: &mut Vec<Stamp>) -> bool {
         let cache = &self.cache;
         match (write, written) {
             (Write::Like { user, tweet, .. }, Written::Like { added, like_count }) => {
                 cache.like_written(*user, *tweet, added.then_some(true), *like_count);
+                if *added {
+                    changed.extend([Stamp::Tweet(*tweet), Stamp::Likes(*user)]);
+                }
                 *added
             }
             (Write::Unlike { user, tweet }, Written::Unlike { removed, like_count }) => {
                 cache.like_written(*user, *tweet, removed.then_some(false), *like_count);
+                if *removed {
+                    changed.extend([Stamp::Tweet(*tweet), Stamp::Likes(*user)]);
+                }
                 false
             }
             (Write::Follow { follower, .. }, Written::Follow { added, followee }) => {
@@ -173,6 +185,7 @@ impl Worker {
             }
             (Write::View { tweet }, Written::View { view_count }) => {
                 cache.viewed(*tweet, *view_count);
+                changed.push(Stamp::Tweet(*tweet));
                 false
             }
             _ => false,

@@ -122,6 +122,40 @@ impl Cache for MemoryCache {
             Ok((next, left))
         })
     }
+
+    async fn stamps(&self, keys: &[String], fresh: u64, ttl: Duration) -> Result<Vec<u64>, CacheError> {
+        Ok(self.with(|map, now| {
+            keys.iter()
+                .map(|key| {
+                    let kept = live(map, key, now).and_then(|v| Some(u64::from_le_bytes(v.try_into().ok()?)));
+                    kept.unwrap_or_else(|| {
+                        // Full: not stored, so the next reader's stamp differs (safe).
+                        if self.make_room(map, now, key).is_ok() {
+                            map.insert(key.clone(), Entry { value: fresh.to_le_bytes().to_vec(), expires_at: now + ttl });
+                        }
+                        fresh
+                    })
+                })
+                .collect()
+        }))
+    }
+
+    async fn restamp(&self, keys: &[String], fresh: u64, ttl: Duration) -> Result<(), CacheError> {
+        self.with(|map, now| {
+            for key in keys {
+                // Full: the old stamp is dropped instead, which changes it too.
+                match self.make_room(map, now, key) {
+                    Ok(()) => {
+                        map.insert(key.clone(), Entry { value: fresh.to_le_bytes().to_vec(), expires_at: now + ttl });
+                    }
+                    Err(_) => {
+                        map.remove(key);
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
 }
 
 #[cfg(test)]

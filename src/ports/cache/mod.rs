@@ -76,6 +76,16 @@ pub trait Cache: Send + Sync + 'static {
     /// Counts one request against the GCRA limit at `key` (`burst` at once,
     /// one more every `interval`), atomically, in one round trip.
     async fn rate_limit(&self, key: &str, interval: Duration, burst: u32) -> Result<RateDecision, CacheError>;
+
+    /// Version stamps, all `keys` in one round trip: each key's stamp, or
+    /// `fresh` (stored for `ttl`) where it had none. A value read after its
+    /// stamp is current for as long as the stamp stays the same, because a
+    /// writer gives the stamp a new value ([`Cache::restamp`]) after it
+    /// commits and before it answers.
+    async fn stamps(&self, keys: &[String], fresh: u64, ttl: Duration) -> Result<Vec<u64>, CacheError>;
+
+    /// Gives every key in `keys` the new stamp `fresh`, for `ttl`, in one round trip.
+    async fn restamp(&self, keys: &[String], fresh: u64, ttl: Duration) -> Result<(), CacheError>;
 }
 
 #[cfg(test)]
@@ -96,5 +106,16 @@ mod tests {
         assert_eq!(refused.retry_after, Duration::from_secs(19));
         let (later, _) = gcra(tat, interval, interval, burst);
         assert_eq!((later.allowed, later.remaining), (true, 0));
+    }
+
+    #[tokio::test]
+    async fn a_stamp_stays_until_restamped() {
+        let cache = MemoryCache::new(16);
+        let ttl = Duration::from_secs(60);
+        let keys = ["tv:1".to_owned(), "lv:2".to_owned()];
+        assert_eq!(cache.stamps(&keys, 7, ttl).await.unwrap(), [7, 7]);
+        assert_eq!(cache.stamps(&keys, 8, ttl).await.unwrap(), [7, 7], "an existing stamp is kept");
+        cache.restamp(&keys[..1], 9, ttl).await.unwrap();
+        assert_eq!(cache.stamps(&keys, 10, ttl).await.unwrap(), [9, 7]);
     }
 }

@@ -185,4 +185,27 @@ impl Cache for RedisCache {
             .await?;
         Ok((n, Duration::from_millis(u64::try_from(left).unwrap_or(0))))
     }
+
+    async fn stamps(&self, keys: &[String], fresh: u64, ttl: Duration) -> Result<Vec<u64>, CacheError> {
+        // SET … NX GET (Redis 7): the stamp there, or `fresh` put in its place.
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("SET").arg(self.key(key)).arg(fresh).arg("NX").arg("GET").arg("PX").arg(millis(ttl));
+        }
+        let mut conn = self.conn();
+        let kept: Vec<Option<u64>> = self.within(pipe.query_async(&mut conn)).await?;
+        Ok(kept.into_iter().map(|stamp| stamp.unwrap_or(fresh)).collect())
+    }
+
+    async fn restamp(&self, keys: &[String], fresh: u64, ttl: Duration) -> Result<(), CacheError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("SET").arg(self.key(key)).arg(fresh).arg("PX").arg(millis(ttl)).ignore();
+        }
+        let mut conn = self.conn();
+        self.within(pipe.query_async::<()>(&mut conn)).await
+    }
 }

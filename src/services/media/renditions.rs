@@ -114,7 +114,7 @@ impl Renditions {
         metrics::counter!("chirp_media_renditions_total", "outcome" => if written { "written" } else { "abandoned" })
             .increment(1);
         match self.store.settle_rendition(media.id, outcome).await {
-            Ok(Some((tweet, _))) => self.cache.forget_tweet(tweet),
+            Ok(Some((tweet, _))) => self.cache.forget_tweet(tweet).await,
             // The tweet was deleted meanwhile: nothing refers to the MP4 any more.
             Ok(None) if written => self.media.remove_key(&media.key).await,
             Ok(None) => {}

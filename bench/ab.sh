@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Before and after on one data set: seeds once, then runs the same scenarios
+# against each build in turn, ROUNDS times, so that two commits are compared
+# on the same data, the same backends and the same hour. Each build's run
+# starts and ends with `fixed` (GET /healthz through chirp): report a
+# scenario as a share of the `fixed` measured around it.
+#
+#   BINS="/tmp/before /tmp/after" SCENARIOS="fixed read-tweet fixed" bash bench/ab.sh
+#   CHIRP_DATABASE_URL=postgres://postgres@127.0.0.1:5432/chirp_bench CHIRP_REDIS_URL=redis://127.0.0.1:6379 \
+#     BINS="/tmp/before /tmp/after" bash bench/ab.sh
+#
+# BINS: directories holding a chirp binary each (the first one's chirp-seed
+# and chirp-load are used for all). Settings as in run.sh: USERS, TWEETS,
+# DURATION (10s), CONNECTIONS (64), SCENARIOS (fixed read-tweet timeline
+# fixed), ROUNDS (2). Write scenarios change the data: later rounds see it
+# changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+USERS=${USERS:-100000}
+TWEETS=${TWEETS:-1000000}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+SCENARIOS=${SCENARIOS:-fixed read-tweet timeline fixed}
+ROUNDS=${ROUNDS:-2}
+read -ra BUILDS <<<"${BINS:?BINS: the build directories to compare}"
+TOOLS=$(realpath "${BUILDS[0]}")
+. bench/backends.sh
+prepare_backends ab
+CHIRP=
+cleanup() {
+  if [ -n "$CHIRP" ]; then kill "$CHIRP" 2>/dev/null || true; wait "$CHIRP" 2>/dev/null || true; fi
+  rm -rf "$DATA"
+}
+trap cleanup EXIT
+
+describe_machine
+echo "seed: chirp-seed --users $USERS --tweets $TWEETS"
+"$TOOLS"/chirp-seed --users "$USERS" --tweets "$TWEETS" 2>&1 | grep -E "^done"
+for round in $(seq "$ROUNDS"); do
+  for build in "${BUILDS[@]}"; do
+    echo
+    echo "=== round $round: $build"
+    "$build"/chirp >>"$LOG" 2>&1 &
+    CHIRP=$!
+    for _ in $(seq 300); do curl -sf 127.0.0.1:18080/healthz >/dev/null && break; sleep 0.1; done
+    for scenario in $SCENARIOS; do
+      echo "## $scenario: chirp-load run --scenario $scenario --duration $DURATION --connections $CONNECTIONS"
+      "$TOOLS"/chirp-load run --scenario "$scenario" --duration "$DURATION" --connections "$CONNECTIONS" 2>/dev/null
+    done
+    echo "chirp peak RSS: $(($(awk '/VmHWM/ {print $2}' /proc/$CHIRP/status) / 1024)) MiB"
+    kill "$CHIRP"
+    wait "$CHIRP" || true
+    CHIRP=
+  done
+done
