@@ -12,8 +12,9 @@
 # BINS: directories holding a chirp binary each (the first one's chirp-seed
 # and chirp-load are used for all). Settings as in run.sh: USERS, TWEETS,
 # DURATION (10s), CONNECTIONS (64), SCENARIOS (fixed read-tweet timeline
-# fixed), ROUNDS (2). Write scenarios change the data: later rounds see it
-# changed.
+# fixed), ROUNDS (2). Every run starts from the data as seeded (the SQLite
+# file copied back, or the PostgreSQL database made again from a template):
+# a like scenario run second would otherwise mostly find likes already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${USERS:-100000}
@@ -29,17 +30,35 @@ prepare_backends ab
 CHIRP=
 cleanup() {
   if [ -n "$CHIRP" ]; then kill "$CHIRP" 2>/dev/null || true; wait "$CHIRP" 2>/dev/null || true; fi
-  rm -rf "$DATA"
+  rm -rf "$DATA" "${SEEDED:-}"
+  if [ -n "${DB:-}" ]; then psql "${CHIRP_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS ${DB}_seeded"; fi
 }
 trap cleanup EXIT
 
 describe_machine
 echo "seed: chirp-seed --users $USERS --tweets $TWEETS"
 "$TOOLS"/chirp-seed --users "$USERS" --tweets "$TWEETS" 2>&1 | grep -E "^done"
+SEEDED=$(mktemp -d)
+if [[ "${CHIRP_DATABASE_URL:-}" == postgres* ]]; then
+  DB=${CHIRP_DATABASE_URL##*/}
+  psql "${CHIRP_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS ${DB}_seeded" -c "ALTER DATABASE $DB RENAME TO ${DB}_seeded"
+else
+  cp -a "$DATA"/. "$SEEDED"/
+fi
+fresh() { # the seeded data back, and a Redis prefix and Kafka names of its own
+  if [ -n "${DB:-}" ]; then
+    psql "${CHIRP_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB TEMPLATE ${DB}_seeded"
+  else
+    find "$DATA" -maxdepth 1 -name 'chirp.db*' -delete
+    cp -a "$SEEDED"/. "$DATA"/
+  fi
+  prepare_backends_names ab
+}
 for round in $(seq "$ROUNDS"); do
   for build in "${BUILDS[@]}"; do
     echo
     echo "=== round $round: $build"
+    fresh
     "$build"/chirp >>"$LOG" 2>&1 &
     CHIRP=$!
     for _ in $(seq 300); do curl -sf 127.0.0.1:18080/healthz >/dev/null && break; sleep 0.1; done

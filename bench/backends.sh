@@ -13,12 +13,18 @@ prepare_backends() {
     local db=${CHIRP_DATABASE_URL##*/}
     psql "${CHIRP_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
   fi
+  prepare_backends_names "$label"
+  export CHIRP_DATA_DIR=$DATA CHIRP_LISTEN=127.0.0.1:18080 CHIRP_AUTH_RATE_LIMIT=0 CHIRP_LOG=info,tower_http=warn
+}
+
+# prepare_backends_names LABEL: a Redis prefix, Kafka topics and groups of their own.
+prepare_backends_names() {
+  local label=$1
   if [ -n "${CHIRP_REDIS_URL:-}" ]; then export CHIRP_REDIS_PREFIX="$label$RANDOM:"; fi
   if [ -n "${CHIRP_KAFKA_BROKERS:-}" ]; then
     export CHIRP_KAFKA_TOPIC="chirp.$label.$RANDOM" CHIRP_KAFKA_GROUP="$label$RANDOM"
     export CHIRP_KAFKA_TIMELINE_TOPIC="chirp.timeline.$label.$RANDOM" CHIRP_KAFKA_FANOUT_GROUP="fanout$label$RANDOM"
   fi
-  export CHIRP_DATA_DIR=$DATA CHIRP_LISTEN=127.0.0.1:18080 CHIRP_AUTH_RATE_LIMIT=0 CHIRP_LOG=info,tower_http=warn
 }
 
 describe_machine() {

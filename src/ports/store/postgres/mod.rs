@@ -28,8 +28,13 @@ fn err(e: sqlx::Error) -> StoreError {
 impl PostgresStore {
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         let options = PgConnectOptions::from_str(url)?.application_name("chirp");
+        // No ping before each use (sqlx's default): it is a round trip to
+        // PostgreSQL per query. A connection that died (a restart, a
+        // terminated backend) fails its next query instead, that request
+        // answers 503, and sqlx drops the connection.
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;

@@ -2,7 +2,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{Connection, QueryBuilder, Sqlite};
 
 use super::{CHUNK, SqliteStore, err, in_list};
 use crate::domain::{Id, Timestamp};
@@ -79,6 +79,25 @@ impl OutboxStore for SqliteStore {
     }
 }
 
+/// Inserts `chunk`, but none whose tweet is gone; returns the ids inserted.
+fn insert_notifications(chunk: &[NewNotification]) -> QueryBuilder<'_, Sqlite> {
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO notifications (id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
+         SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7 FROM (",
+    );
+    q.push_values(chunk, |mut row, n| {
+        row.push_bind(n.id.as_i64())
+            .push_bind(n.owner.as_i64())
+            .push_bind(n.actor.as_i64())
+            .push_bind(n.tweet.as_i64())
+            .push_bind(n.kind)
+            .push_bind(n.event_id.as_i64())
+            .push_bind(n.created_at.as_millis());
+    });
+    q.push(") AS v WHERE EXISTS (SELECT 1 FROM tweets WHERE id = v.column4) ON CONFLICT DO NOTHING RETURNING id");
+    q
+}
+
 #[async_trait]
 impl NotificationStore for SqliteStore {
     async fn insert_notifications(&self, batch: &[NewNotification]) -> Result<Vec<bool>, StoreError> {
@@ -89,26 +108,19 @@ impl NotificationStore for SqliteStore {
             return Ok(Vec::new());
         }
         let mut inserted = HashSet::with_capacity(batch.len());
-        let mut tx = self.writer.begin().await.map_err(err)?;
-        for chunk in batch.chunks(CHUNK) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO notifications (id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
-                 SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7 FROM (",
-            );
-            q.push_values(chunk, |mut row, n| {
-                row.push_bind(n.id.as_i64())
-                    .push_bind(n.owner.as_i64())
-                    .push_bind(n.actor.as_i64())
-                    .push_bind(n.tweet.as_i64())
-                    .push_bind(n.kind)
-                    .push_bind(n.event_id.as_i64())
-                    .push_bind(n.created_at.as_millis());
-            });
-            q.push(") AS v WHERE EXISTS (SELECT 1 FROM tweets WHERE id = v.column4) ON CONFLICT DO NOTHING RETURNING id");
-            let ids: Vec<(i64,)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(err)?;
+        let mut writer = self.writer.acquire().await.map_err(err)?;
+        if batch.len() <= CHUNK {
+            // One statement is a transaction of its own: no BEGIN and COMMIT round trips.
+            let ids: Vec<(i64,)> = insert_notifications(batch).build_query_as().fetch_all(&mut *writer).await.map_err(err)?;
             inserted.extend(ids.into_iter().map(|(id,)| id));
+        } else {
+            let mut tx = writer.begin().await.map_err(err)?;
+            for chunk in batch.chunks(CHUNK) {
+                let ids: Vec<(i64,)> = insert_notifications(chunk).build_query_as().fetch_all(&mut *tx).await.map_err(err)?;
+                inserted.extend(ids.into_iter().map(|(id,)| id));
+            }
+            tx.commit().await.map_err(err)?;
         }
-        tx.commit().await.map_err(err)?;
         Ok(batch.iter().map(|n| inserted.contains(&n.id.as_i64())).collect())
     }
 

@@ -166,6 +166,10 @@ impl SqliteStore {
         // timeline pages a second than 4 on two cores).
         let reader = SqlitePoolOptions::new()
             .max_connections(max_readers.clamp(1, 64))
+            // No ping before each read (sqlx's default): a connection to a
+            // local file does not go stale, and the ping is a round trip to
+            // the connection's thread that the read would wait for.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.read_only(true))
             .await?;
