@@ -61,12 +61,12 @@ for round in $(seq "$ROUNDS"); do
     fresh
     "$build"/chirp >>"$LOG" 2>&1 &
     CHIRP=$!
-    for _ in $(seq 300); do curl -sf 127.0.0.1:18080/healthz >/dev/null && break; sleep 0.1; done
+    wait_for_chirp
     for scenario in $SCENARIOS; do
       echo "## $scenario: chirp-load run --scenario $scenario --duration $DURATION --connections $CONNECTIONS"
       "$TOOLS"/chirp-load run --scenario "$scenario" --duration "$DURATION" --connections "$CONNECTIONS" 2>/dev/null
     done
-    echo "chirp peak RSS: $(($(awk '/VmHWM/ {print $2}' /proc/$CHIRP/status) / 1024)) MiB"
+    echo "chirp peak RSS: $(peak_rss_mib "$CHIRP") MiB"
     kill "$CHIRP"
     wait "$CHIRP" || true
     CHIRP=

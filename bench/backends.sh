@@ -27,6 +27,16 @@ prepare_backends_names() {
   fi
 }
 
+# wait_for_chirp: until chirp on 127.0.0.1:18080 answers /healthz (30 s at most).
+wait_for_chirp() {
+  for _ in $(seq 300); do curl -sf 127.0.0.1:18080/healthz >/dev/null && return; sleep 0.1; done
+}
+
+# peak_rss_mib PID: the process's peak resident set so far, in MiB.
+peak_rss_mib() {
+  echo $(($(awk '/VmHWM/ {print $2}' "/proc/$1/status") / 1024))
+}
+
 describe_machine() {
   echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(lscpu | sed -n 's/^Model name: *//p'), $(uname -r)"
   echo "backend: database=$([ -n "${CHIRP_DATABASE_URL:-}" ] && echo postgres || echo sqlite)" \

@@ -48,7 +48,7 @@ if [ -z "${CHIRP_DATABASE_URL:-}" ]; then echo "database file: $(du -h "$DATA/ch
 "$BIN"/chirp >"$LOG" 2>&1 &
 CHIRP=$!
 PIDS+=("$CHIRP")
-for _ in $(seq 300); do curl -sf 127.0.0.1:18080/healthz >/dev/null && break; sleep 0.1; done
+wait_for_chirp
 
 load() { # load SCENARIO [chirp-load args...]
   local scenario=$1; shift
@@ -68,7 +68,7 @@ for scenario in $SCENARIOS; do
     *-single) LOAD_CONNECTIONS=1 load "${scenario%-single}" ;;  # latency without queueing
     *) load "$scenario" ;;
   esac
-  echo "chirp peak RSS so far: $(($(awk '/VmHWM/ {print $2}' /proc/$CHIRP/status) / 1024)) MiB"
+  echo "chirp peak RSS so far: $(peak_rss_mib "$CHIRP") MiB"
 done
 
 # The ceiling: the same request against a minimal axum handler with a fixed JSON body.

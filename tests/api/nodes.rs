@@ -75,7 +75,7 @@ async fn a_tweet_read_on_one_node_shows_writes_made_on_another_at_once() {
     let tweet = a.tweet(&alice, "kept on both nodes").await["id"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/tweet/{tweet}");
     for node in [&a, &b, &a, &b] {
-        let (status, body) = read(node, &path, &bob).await;
+        let (status, body) = node.get_json(&path, Some(&bob)).await;
         assert_eq!(
             (status, &body["like_count"], &body["liked_by_me"]),
             (StatusCode::OK, &serde_json::json!(0), &serde_json::json!(false))
@@ -83,7 +83,7 @@ async fn a_tweet_read_on_one_node_shows_writes_made_on_another_at_once() {
     }
 
     assert_eq!(b.like(&bob, &tweet).await, StatusCode::CREATED);
-    let (_, body) = read(&a, &path, &bob).await;
+    let (_, body) = a.get_json(&path, Some(&bob)).await;
     assert_eq!(
         (&body["like_count"], &body["liked_by_me"]),
         (&serde_json::json!(1), &serde_json::json!(true)),
@@ -92,7 +92,7 @@ async fn a_tweet_read_on_one_node_shows_writes_made_on_another_at_once() {
 
     let r = a.client.delete(a.url(&format!("/api/v1/tweet/{tweet}/unlike"))).bearer_auth(&bob).send().await.unwrap();
     assert!(r.status().is_success(), "{}", r.status());
-    let (_, body) = read(&b, &path, &bob).await;
+    let (_, body) = b.get_json(&path, Some(&bob)).await;
     assert_eq!(
         (&body["like_count"], &body["liked_by_me"]),
         (&serde_json::json!(0), &serde_json::json!(false)),
@@ -101,18 +101,13 @@ async fn a_tweet_read_on_one_node_shows_writes_made_on_another_at_once() {
 
     let r = b.client.patch(b.url(&format!("/api/v1/tweet/{tweet}/views"))).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let (_, body) = read(&a, &path, &bob).await;
+    let (_, body) = a.get_json(&path, Some(&bob)).await;
     assert_eq!(body["view_count"], 1, "a view on b, read on a");
 
     let r = a.client.delete(a.url(&path)).bearer_auth(&alice).send().await.unwrap();
     assert!(r.status().is_success(), "{}", r.status());
-    let (status, _) = read(&b, &path, &bob).await;
+    let (status, _) = b.get_json(&path, Some(&bob)).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a delete on a, read on b");
-}
-
-async fn read(node: &TestApp, path: &str, token: &str) -> (StatusCode, serde_json::Value) {
-    let r = node.client.get(node.url(path)).bearer_auth(token).send().await.unwrap();
-    (r.status(), r.json().await.unwrap_or_default())
 }
 
 /// The partitions a node's log says it was last assigned (empty if its last

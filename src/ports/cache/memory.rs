@@ -42,6 +42,11 @@ impl MemoryCache {
     }
 }
 
+/// A version stamp as the map keeps it (little-endian bytes).
+fn stamp_entry(stamp: u64, expires_at: Instant) -> Entry {
+    Entry { value: stamp.to_le_bytes().to_vec(), expires_at }
+}
+
 fn live(map: &mut HashMap<String, Entry>, key: &str, now: Instant) -> Option<Vec<u8>> {
     match map.get(key) {
         Some(e) if e.expires_at > now => Some(e.value.clone()),
@@ -131,7 +136,7 @@ impl Cache for MemoryCache {
                     kept.unwrap_or_else(|| {
                         // Full: not stored, so the next reader's stamp differs (safe).
                         if self.make_room(map, now, key).is_ok() {
-                            map.insert(key.clone(), Entry { value: fresh.to_le_bytes().to_vec(), expires_at: now + ttl });
+                            map.insert(key.clone(), stamp_entry(fresh, now + ttl));
                         }
                         fresh
                     })
@@ -146,7 +151,7 @@ impl Cache for MemoryCache {
                 // Full: the old stamp is dropped instead, which changes it too.
                 match self.make_room(map, now, key) {
                     Ok(()) => {
-                        map.insert(key.clone(), Entry { value: fresh.to_le_bytes().to_vec(), expires_at: now + ttl });
+                        map.insert(key.clone(), stamp_entry(fresh, now + ttl));
                     }
                     Err(_) => {
                         map.remove(key);

@@ -2,7 +2,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::{Connection, QueryBuilder, Sqlite};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{CHUNK, SqliteStore, err, in_list};
 use crate::domain::{Id, Timestamp};
@@ -79,8 +79,12 @@ impl OutboxStore for SqliteStore {
     }
 }
 
-/// Inserts `chunk`, but none whose tweet is gone; returns the ids inserted.
-fn insert_notifications(chunk: &[NewNotification]) -> QueryBuilder<'_, Sqlite> {
+/// Inserts `chunk` (at most `CHUNK` rows), but none whose tweet is gone, and adds the ids inserted to `inserted`.
+async fn insert_chunk(
+    conn: &mut SqliteConnection,
+    chunk: &[NewNotification],
+    inserted: &mut HashSet<i64>,
+) -> Result<(), StoreError> {
     let mut q = QueryBuilder::<Sqlite>::new(
         "INSERT INTO notifications (id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
          SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7 FROM (",
@@ -95,7 +99,9 @@ fn insert_notifications(chunk: &[NewNotification]) -> QueryBuilder<'_, Sqlite> {
             .push_bind(n.created_at.as_millis());
     });
     q.push(") AS v WHERE EXISTS (SELECT 1 FROM tweets WHERE id = v.column4) ON CONFLICT DO NOTHING RETURNING id");
-    q
+    let ids: Vec<(i64,)> = q.build_query_as().fetch_all(conn).await.map_err(err)?;
+    inserted.extend(ids.into_iter().map(|(id,)| id));
+    Ok(())
 }
 
 #[async_trait]
@@ -111,13 +117,11 @@ impl NotificationStore for SqliteStore {
         let mut writer = self.writer.acquire().await.map_err(err)?;
         if batch.len() <= CHUNK {
             // One statement is a transaction of its own: no BEGIN and COMMIT round trips.
-            let ids: Vec<(i64,)> = insert_notifications(batch).build_query_as().fetch_all(&mut *writer).await.map_err(err)?;
-            inserted.extend(ids.into_iter().map(|(id,)| id));
+            insert_chunk(&mut writer, batch, &mut inserted).await?;
         } else {
             let mut tx = writer.begin().await.map_err(err)?;
             for chunk in batch.chunks(CHUNK) {
-                let ids: Vec<(i64,)> = insert_notifications(chunk).build_query_as().fetch_all(&mut *tx).await.map_err(err)?;
-                inserted.extend(ids.into_iter().map(|(id,)| id));
+                insert_chunk(&mut tx, chunk, &mut inserted).await?;
             }
             tx.commit().await.map_err(err)?;
         }
