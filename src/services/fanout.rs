@@ -87,7 +87,7 @@ impl FanoutWorker {
                 let Some(user) = users.get(&author) else { continue };
                 if user.followers_count > self.timelines.settings().fanout_limit {
                     metrics::counter!("chirp_fanout_skipped_large_total").increment(1);
-                    self.timelines.note_large(author);
+                    self.timelines.note_large(author).await?;
                     continue;
                 }
             } else {

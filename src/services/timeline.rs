@@ -52,6 +52,8 @@ struct LargeAccounts {
     all: RwLock<(u64, Arc<HashSet<Id>>)>,
     /// reader -> (version of `all` it was computed from, the large accounts they follow)
     followed: moka::sync::Cache<i64, (u64, Arc<Vec<Id>>)>,
+    /// Accounts this process marked merged at read time in the database.
+    marked: RwLock<HashSet<Id>>,
 }
 
 pub struct Timelines {
@@ -74,6 +76,7 @@ impl Timelines {
             large: LargeAccounts {
                 all: RwLock::new((0, Arc::default())),
                 followed: moka::sync::Cache::builder().max_capacity(100_000).build(),
+                marked: RwLock::default(),
             },
             recent: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(AUTHOR_FRESHNESS).build(),
         }
@@ -101,8 +104,7 @@ impl Timelines {
     }
 
     pub async fn refresh_large(&self) -> Result<()> {
-        let ids: HashSet<Id> =
-            self.store.accounts_followed_by_more_than(self.settings.fanout_limit / 2).await?.into_iter().collect();
+        let ids: HashSet<Id> = self.store.large_accounts(self.settings.fanout_limit / 2).await?.into_iter().collect();
         let mut all = self.large.all.write().unwrap_or_else(|e| e.into_inner());
         if *all.1 != ids {
             *all = (all.0 + 1, Arc::new(ids));
@@ -213,14 +215,22 @@ impl Timelines {
     }
 
     /// The fan-out found `author` too large to push: merge them from now on
-    /// (the next refresh confirms it), so that no tweet falls between the two.
-    pub fn note_large(&self, author: Id) {
+    /// and for good. The mark is durable (every node reads it at its next
+    /// refresh, and it survives restarts): the tweets not pushed must stay
+    /// merged even if the account later falls back under the threshold.
+    pub async fn note_large(&self, author: Id) -> Result<()> {
+        if self.large.marked.read().unwrap_or_else(|e| e.into_inner()).contains(&author) {
+            return Ok(());
+        }
+        self.store.mark_merged_at_read(author).await?;
+        self.large.marked.write().unwrap_or_else(|e| e.into_inner()).insert(author);
         let mut all = self.large.all.write().unwrap_or_else(|e| e.into_inner());
         if !all.1.contains(&author) {
             let mut ids = HashSet::clone(&all.1);
             ids.insert(author);
             *all = (all.0 + 1, Arc::new(ids));
         }
+        Ok(())
     }
 
     /// The author posted: what this node keeps of their recent tweets is read again.

@@ -44,6 +44,11 @@ pub trait TimelineStore: Send + Sync + 'static {
     /// The ids of the tweets `user` liked, highest tweet id first.
     async fn liked_tweet_ids(&self, user: Id, limit: u32) -> Result<Vec<Id>, StoreError>;
 
-    /// Accounts with more than `followers` followers.
-    async fn accounts_followed_by_more_than(&self, followers: i64) -> Result<Vec<Id>, StoreError>;
+    /// The accounts merged at read time: those with more than `followers`
+    /// followers, and every account marked with [`Self::mark_merged_at_read`].
+    async fn large_accounts(&self, followers: i64) -> Result<Vec<Id>, StoreError>;
+
+    /// Marks an account whose tweet the fan-out skipped: merged at read time
+    /// from now on, whatever its follower count.
+    async fn mark_merged_at_read(&self, user: Id) -> Result<(), StoreError>;
 }

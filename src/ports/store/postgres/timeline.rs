@@ -120,8 +120,17 @@ impl TimelineStore for PostgresStore {
         Ok(ids_of(ids))
     }
 
-    async fn accounts_followed_by_more_than(&self, followers: i64) -> Result<Vec<Id>, StoreError> {
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM users WHERE followers_count > $1")
+    async fn mark_merged_at_read(&self, user: Id) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET merged_at_read = true WHERE id = $1 AND NOT merged_at_read")
+            .bind(user.as_i64())
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn large_accounts(&self, followers: i64) -> Result<Vec<Id>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM users WHERE followers_count > $1 OR merged_at_read")
             .bind(followers)
             .fetch_all(&self.pool)
             .await

@@ -121,8 +121,17 @@ impl TimelineStore for SqliteStore {
         Ok(ids.into_iter().map(Id::from_i64).collect())
     }
 
-    async fn accounts_followed_by_more_than(&self, followers: i64) -> Result<Vec<Id>, StoreError> {
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM users WHERE followers_count > ?")
+    async fn mark_merged_at_read(&self, user: Id) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET merged_at_read = 1 WHERE id = ? AND merged_at_read = 0")
+            .bind(user.as_i64())
+            .execute(&self.writer)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn large_accounts(&self, followers: i64) -> Result<Vec<Id>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM users WHERE followers_count > ? OR merged_at_read = 1")
             .bind(followers)
             .fetch_all(&self.reader)
             .await
