@@ -196,7 +196,7 @@ impl Application {
         );
         background.spawn(
             NotificationConsumer {
-                store: store.clone(),
+                writer: writer.clone(),
                 broker: broker.clone(),
                 live: live.clone(),
                 ids: ids.clone(),
@@ -208,6 +208,7 @@ impl Application {
         background.spawn(
             OutboxRelay {
                 store: store.clone(),
+                writer: writer.clone(),
                 broker: broker.clone(),
                 topics: EventTopics { likes: config.kafka_topic.clone(), timeline: config.kafka_timeline_topic.clone() },
                 holder: format!("node-{node}-{:08x}", rand::random::<u32>()),

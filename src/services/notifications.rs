@@ -10,9 +10,10 @@ use crate::domain::events::{LIKE_SCHEMA_VERSION, TWEET_LIKED, TweetLiked};
 use crate::domain::{Id, IdGenerator, Timestamp};
 use crate::error::{Error, Result};
 use crate::ports::broker::{Broker, Delivery, Subscription, keep_consuming};
-use crate::ports::store::{NewNotification, NotificationRecord, PageRequest, Store, StoreError};
+use crate::ports::store::{NewNotification, NotificationRecord, PageRequest, Store};
 use crate::services::live::{Announcement, LiveHub, LiveStream};
 use crate::services::pages::Page;
+use crate::services::writes::Writer;
 
 /// Messages written in one transaction at most.
 const BATCH: usize = 256;
@@ -64,7 +65,8 @@ pub enum Handled {
 /// Consumes like events in a consumer group; commits each offset only after
 /// its notification is committed to the database.
 pub struct NotificationConsumer {
-    pub store: Arc<dyn Store>,
+    /// Notifications are stored through the group commit, with the likes.
+    pub writer: Writer,
     pub broker: Arc<dyn Broker>,
     pub live: Arc<LiveHub>,
     pub ids: Arc<IdGenerator>,
@@ -118,7 +120,7 @@ impl NotificationConsumer {
 
     /// Turns each message into at most one notification, all in one
     /// transaction; announces the new ones to live streams.
-    pub async fn handle(&self, batch: &[Delivery]) -> Result<Vec<Handled>, StoreError> {
+    pub async fn handle(&self, batch: &[Delivery]) -> Result<Vec<Handled>> {
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut new = Vec::new();
         for delivery in batch {
@@ -159,7 +161,7 @@ impl NotificationConsumer {
             return Ok(outcomes);
         }
         let notifications: Vec<NewNotification> = new.iter().map(|(_, n)| n.clone()).collect();
-        let stored = self.store.insert_notifications(&notifications).await?;
+        let stored = self.writer.notify(notifications).await?;
         let mut announcements = Vec::new();
         for ((slot, n), stored) in new.into_iter().zip(stored) {
             if stored {

@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::Timestamp;
 use crate::ports::broker::{Broker, BrokerError};
 use crate::ports::store::{OutboxMessage, Store};
+use crate::services::writes::Writer;
 
 const LEASE: &str = "outbox-relay";
 const LEASE_TTL: Duration = Duration::from_secs(15);
@@ -70,6 +71,8 @@ impl EventTopics {
 
 pub struct OutboxRelay {
     pub store: Arc<dyn Store>,
+    /// Marks go through the group commit, with the writes that made the events.
+    pub writer: Writer,
     pub broker: Arc<dyn Broker>,
     /// Where each kind of event goes.
     pub topics: EventTopics,
@@ -144,6 +147,8 @@ impl OutboxRelay {
                 Ok(true) => match self.lead(&stop).await {
                     Ok(Led::Stopped) => return,
                     Ok(Led::LostLease) => LEASE_TTL / 3,
+                    // Stopping: the writer may have stopped before a mark.
+                    Err(_) if stop.is_cancelled() => return,
                     Err(e) => {
                         metrics::counter!("chirp_outbox_publish_errors_total").increment(1);
                         tracing::warn!(
@@ -255,7 +260,7 @@ impl OutboxRelay {
     /// Marks `acked` published and forgets them.
     async fn mark(&self, flight: &mut InFlight, acked: &[i64]) -> anyhow::Result<()> {
         for chunk in acked.chunks(FETCH as usize) {
-            self.store.mark_published(chunk, Timestamp::now()).await?;
+            self.writer.published(chunk.to_vec(), Timestamp::now()).await?;
             for id in chunk {
                 flight.ids.remove(id);
             }

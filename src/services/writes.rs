@@ -1,5 +1,7 @@
 //! Group commit for every counted write: likes, unlikes, follows, unfollows,
-//! tweets and views. Requests queue on a channel, and one worker writes
+//! tweets and views, and for the outbox relay's marks and the notification
+//! consumer's inserts, so that a like, its event's mark and its
+//! notification cost one commit, not three. Requests queue on a channel, and one worker writes
 //! everything queued so far in a single transaction (the Store's
 //! [`WriteStore::apply`]). While a write runs, the next batch gathers, so
 //! batches grow with load and no delay is added when idle. Each request is
@@ -23,7 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::domain::{Id, Timestamp, User};
 use crate::error::{Error, Result};
-use crate::ports::store::{NewTweet, Store, StoreError, Write, Written};
+use crate::ports::store::{NewNotification, NewTweet, Store, StoreError, Write, Written};
 use crate::services::tweet_cache::{Stamp, TweetCache};
 
 /// Writes a transaction takes at most: enough that a batch amortizes its
@@ -231,6 +233,23 @@ impl Writer {
     pub async fn post(&self, tweet: NewTweet) -> Result<User> {
         match self.write(Write::Post(tweet)).await? {
             Written::Post { author } => Ok(author),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    /// Marks outbox rows published.
+    pub async fn published(&self, ids: Vec<i64>, at: Timestamp) -> Result<()> {
+        match self.write(Write::Published { ids, at }).await? {
+            Written::Published => Ok(()),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    /// Stores notifications (none twice, none whose tweet is gone): for
+    /// each, in order, whether it was stored.
+    pub async fn notify(&self, batch: Vec<NewNotification>) -> Result<Vec<bool>> {
+        match self.write(Write::Notify(batch)).await? {
+            Written::Notified { stored } => Ok(stored),
             other => Err(mismatch(other)),
         }
     }

@@ -87,8 +87,6 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// (`i64::MIN`: from the oldest).
     async fn unpublished(&self, after: i64, limit: u32) -> Result<Vec<OutboxMessage>, StoreError>;
 
-    async fn mark_published(&self, ids: &[i64], at: Timestamp) -> Result<(), StoreError>;
-
     /// Forgets events published before `before`; returns how many.
     async fn prune_published(&self, before: Timestamp) -> Result<u64, StoreError>;
 
@@ -98,11 +96,6 @@ pub trait OutboxStore: Send + Sync + 'static {
 
 #[async_trait]
 pub trait NotificationStore: Send + Sync + 'static {
-    /// Stores each notification, in one transaction, unless one for the same
-    /// owner, actor, tweet and kind exists or the tweet is gone. Returns, for
-    /// each, whether it was stored.
-    async fn insert_notifications(&self, batch: &[NewNotification]) -> Result<Vec<bool>, StoreError>;
-
     /// The owner's notifications, newest first.
     async fn notifications(&self, owner: Id, unread_only: bool, page: PageRequest)
     -> Result<Vec<NotificationRecord>, StoreError>;

@@ -7,42 +7,93 @@
 //! those rows as the batch's own writes change them, in order; the only
 //! statements run per write are the inserts and deletes of likes, follows
 //! and tweets, whose outcome (new or already there) only the database knows.
-//! Counters, outbox events and notifications of the whole batch are then
-//! written with one statement each.
+//! Counters and outbox events of the whole batch are then written with one
+//! statement each.
+//!
+//! The outbox relay's marks and the notification consumer's inserts join
+//! the same batches: the writes of a like, the mark of its event and the
+//! notification it caused share one commit a cycle instead of three.
 
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 
 use crate::domain::{Id, Timestamp, User};
-use crate::ports::store::{NewTweet, OutboxMessage, StoreError, like_event, posted_event};
+use crate::ports::store::{NewNotification, NewTweet, OutboxMessage, StoreError, like_event, posted_event};
 
 /// One write of a batch.
 #[derive(Clone, Debug)]
 pub enum Write {
-    Like { user: Id, tweet: Id, at: Timestamp, event_id: Id },
-    Unlike { user: Id, tweet: Id },
-    Follow { follower: Id, followee: Id, follow_id: Id, at: Timestamp },
-    Unfollow { follower: Id, followee: Id },
+    Like {
+        user: Id,
+        tweet: Id,
+        at: Timestamp,
+        event_id: Id,
+    },
+    Unlike {
+        user: Id,
+        tweet: Id,
+    },
+    Follow {
+        follower: Id,
+        followee: Id,
+        follow_id: Id,
+        at: Timestamp,
+    },
+    Unfollow {
+        follower: Id,
+        followee: Id,
+    },
     Post(NewTweet),
-    View { tweet: Id },
+    View {
+        tweet: Id,
+    },
+    /// Outbox rows the broker acknowledged (the relay).
+    Published {
+        ids: Vec<i64>,
+        at: Timestamp,
+    },
+    /// Notifications to store (the consumer): none twice, none whose tweet is gone.
+    Notify(Vec<NewNotification>),
 }
 
 /// What one write did, with the counters as it left them.
 #[derive(Clone, Debug)]
 pub enum Written {
     /// Whether the like is new, and the tweet's like count after it.
-    Like { added: bool, like_count: i64 },
+    Like {
+        added: bool,
+        like_count: i64,
+    },
     /// Whether there was a like to take back, and the like count after it.
-    Unlike { removed: bool, like_count: i64 },
+    Unlike {
+        removed: bool,
+        like_count: i64,
+    },
     /// Whether the follow is new, and the followee after it.
-    Follow { added: bool, followee: User },
+    Follow {
+        added: bool,
+        followee: User,
+    },
     /// Whether there was a follow to take back, and both users after it.
-    Unfollow { removed: bool, follower: User, followee: User },
+    Unfollow {
+        removed: bool,
+        follower: User,
+        followee: User,
+    },
     /// The new tweet's author, counting it.
-    Post { author: User },
+    Post {
+        author: User,
+    },
     /// The tweet's view count, counting this view.
-    View { view_count: i64 },
+    View {
+        view_count: i64,
+    },
+    Published,
+    /// Per notification, in order: whether it was stored.
+    Notified {
+        stored: Vec<bool>,
+    },
 }
 
 /// The counters of a tweet a batch touches.
@@ -88,6 +139,12 @@ pub(super) trait BatchTx: Send {
     async fn add_to_users(&mut self, deltas: &[(i64, i64, i64, i64)]) -> Result<(), StoreError>;
     /// Appends events to the outbox.
     async fn append_outbox(&mut self, events: &[(OutboxMessage, Timestamp)]) -> Result<(), StoreError>;
+    /// Marks outbox rows published.
+    async fn mark_published(&mut self, ids: &[i64], at: Timestamp) -> Result<(), StoreError>;
+    /// Inserts notifications, skipping those already there (the same owner,
+    /// actor, tweet and kind) and those whose tweet is gone; returns the ids
+    /// inserted.
+    async fn insert_notifications(&mut self, batch: &[NewNotification]) -> Result<HashSet<i64>, StoreError>;
 }
 
 /// Runs a batch on an open transaction (the caller commits).
@@ -129,6 +186,7 @@ fn rows_touched(writes: &[Write]) -> (Vec<i64>, Vec<i64>) {
                 users.push(followee.as_i64());
             }
             Write::Post(t) => users.push(t.author.as_i64()),
+            Write::Published { .. } | Write::Notify(_) => {}
         }
     }
     for list in [&mut tweets, &mut users] {
@@ -322,6 +380,14 @@ async fn apply_one(
             let view_count = row.view_count;
             tally.tweet_deltas.entry(tweet.as_i64()).or_default().1 += 1;
             Written::View { view_count }
+        }
+        Write::Published { ids, at } => {
+            tx.mark_published(ids, *at).await?;
+            Written::Published
+        }
+        Write::Notify(batch) => {
+            let inserted = tx.insert_notifications(batch).await?;
+            Written::Notified { stored: batch.iter().map(|n| inserted.contains(&n.id.as_i64())).collect() }
         }
     }))
 }

@@ -1,4 +1,3 @@
-use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -7,7 +6,7 @@ use super::{PostgresStore, err};
 use crate::domain::{Id, Timestamp};
 use crate::ports::store::events::{NotificationRow, assemble_notifications, notification_select};
 use crate::ports::store::{
-    NewNotification, NotificationRecord, NotificationStore, OutboxMessage, OutboxStore, PageRequest, StoreError, TweetStore,
+    NotificationRecord, NotificationStore, OutboxMessage, OutboxStore, PageRequest, StoreError, TweetStore,
 };
 
 impl PostgresStore {
@@ -49,16 +48,6 @@ impl OutboxStore for PostgresStore {
             .map_err(err)
     }
 
-    async fn mark_published(&self, ids: &[i64], at: Timestamp) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET published_at = $1 WHERE published_at IS NULL AND id = ANY($2)")
-            .bind(at.as_millis())
-            .bind(ids)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(())
-    }
-
     async fn prune_published(&self, before: Timestamp) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1")
             .bind(before.as_millis())
@@ -75,32 +64,6 @@ impl OutboxStore for PostgresStore {
 
 #[async_trait]
 impl NotificationStore for PostgresStore {
-    async fn insert_notifications(&self, batch: &[NewNotification]) -> Result<Vec<bool>, StoreError> {
-        // One statement for the batch, from arrays. The tweet may have been
-        // deleted since the like: then nobody is notified.
-        let column = |f: fn(&NewNotification) -> i64| batch.iter().map(f).collect::<Vec<i64>>();
-        let kinds: Vec<&str> = batch.iter().map(|n| n.kind).collect();
-        let inserted: Vec<(i64,)> = sqlx::query_as(
-            "INSERT INTO notifications (id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
-             SELECT v.* FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[]) \
-               AS v(id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
-             WHERE EXISTS (SELECT 1 FROM tweets t WHERE t.id = v.tweet_id) \
-             ON CONFLICT DO NOTHING RETURNING id",
-        )
-        .bind(column(|n| n.id.as_i64()))
-        .bind(column(|n| n.owner.as_i64()))
-        .bind(column(|n| n.actor.as_i64()))
-        .bind(column(|n| n.tweet.as_i64()))
-        .bind(kinds)
-        .bind(column(|n| n.event_id.as_i64()))
-        .bind(column(|n| n.created_at.as_millis()))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err)?;
-        let inserted: HashSet<i64> = inserted.into_iter().map(|(id,)| id).collect();
-        Ok(batch.iter().map(|n| inserted.contains(&n.id.as_i64())).collect())
-    }
-
     async fn notifications(
         &self,
         owner: Id,

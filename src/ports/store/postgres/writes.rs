@@ -4,13 +4,15 @@
 //! cannot deadlock and no row it checked can vanish before it commits.
 //! Counters and outbox events go in one statement each, from arrays.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use sqlx::{PgConnection, Postgres};
 
 use super::{PostgresStore, err};
 use crate::domain::{Id, Media, Timestamp, User};
 use crate::ports::store::writes::{BatchTx, TweetRowCounts, Write, WriteStore, Written, run_batch};
-use crate::ports::store::{NewTweet, OutboxMessage, StoreError, USER_COLUMNS, UserRow};
+use crate::ports::store::{NewNotification, NewTweet, OutboxMessage, StoreError, USER_COLUMNS, UserRow};
 
 #[async_trait]
 impl WriteStore for PostgresStore {
@@ -190,6 +192,40 @@ impl BatchTx for Batch<'_> {
         .await
         .map_err(err)?;
         Ok(())
+    }
+
+    async fn mark_published(&mut self, ids: &[i64], at: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET published_at = $1 WHERE published_at IS NULL AND id = ANY($2)")
+            .bind(at.as_millis())
+            .bind(ids)
+            .execute(&mut *self.0)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn insert_notifications(&mut self, batch: &[NewNotification]) -> Result<HashSet<i64>, StoreError> {
+        // One statement for the batch, from arrays.
+        let column = |f: fn(&NewNotification) -> i64| batch.iter().map(f).collect::<Vec<i64>>();
+        let kinds: Vec<&str> = batch.iter().map(|n| n.kind).collect();
+        let inserted: Vec<(i64,)> = sqlx::query_as(
+            "INSERT INTO notifications (id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
+             SELECT v.* FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[]) \
+               AS v(id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
+             WHERE EXISTS (SELECT 1 FROM tweets t WHERE t.id = v.tweet_id) \
+             ON CONFLICT DO NOTHING RETURNING id",
+        )
+        .bind(column(|n| n.id.as_i64()))
+        .bind(column(|n| n.owner.as_i64()))
+        .bind(column(|n| n.actor.as_i64()))
+        .bind(column(|n| n.tweet.as_i64()))
+        .bind(kinds)
+        .bind(column(|n| n.event_id.as_i64()))
+        .bind(column(|n| n.created_at.as_millis()))
+        .fetch_all(&mut *self.0)
+        .await
+        .map_err(err)?;
+        Ok(inserted.into_iter().map(|(id,)| id).collect())
     }
 }
 

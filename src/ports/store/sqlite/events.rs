@@ -1,14 +1,13 @@
-use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Sqlite};
 
-use super::{CHUNK, SqliteStore, err, in_list};
+use super::{SqliteStore, err, in_list};
 use crate::domain::{Id, Timestamp};
 use crate::ports::store::events::{NotificationRow, assemble_notifications, notification_select};
 use crate::ports::store::{
-    NewNotification, NotificationRecord, NotificationStore, OutboxMessage, OutboxStore, PageRequest, StoreError, TweetStore,
+    NotificationRecord, NotificationStore, OutboxMessage, OutboxStore, PageRequest, StoreError, TweetStore,
 };
 
 impl SqliteStore {
@@ -50,21 +49,6 @@ impl OutboxStore for SqliteStore {
             .map_err(err)
     }
 
-    async fn mark_published(&self, ids: &[i64], at: Timestamp) -> Result<(), StoreError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let mut q = QueryBuilder::<Sqlite>::new("UPDATE outbox SET published_at = ");
-        q.push_bind(at.as_millis()).push(" WHERE published_at IS NULL AND id IN (");
-        let mut list = q.separated(", ");
-        for id in ids {
-            list.push_bind(*id);
-        }
-        q.push(")");
-        q.build().execute(&self.writer).await.map_err(err)?;
-        Ok(())
-    }
-
     async fn prune_published(&self, before: Timestamp) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?")
             .bind(before.as_millis())
@@ -79,55 +63,8 @@ impl OutboxStore for SqliteStore {
     }
 }
 
-/// Inserts `chunk` (at most `CHUNK` rows), but none whose tweet is gone, and adds the ids inserted to `inserted`.
-async fn insert_chunk(
-    conn: &mut SqliteConnection,
-    chunk: &[NewNotification],
-    inserted: &mut HashSet<i64>,
-) -> Result<(), StoreError> {
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO notifications (id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
-         SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7 FROM (",
-    );
-    q.push_values(chunk, |mut row, n| {
-        row.push_bind(n.id.as_i64())
-            .push_bind(n.owner.as_i64())
-            .push_bind(n.actor.as_i64())
-            .push_bind(n.tweet.as_i64())
-            .push_bind(n.kind)
-            .push_bind(n.event_id.as_i64())
-            .push_bind(n.created_at.as_millis());
-    });
-    q.push(") AS v WHERE EXISTS (SELECT 1 FROM tweets WHERE id = v.column4) ON CONFLICT DO NOTHING RETURNING id");
-    let ids: Vec<(i64,)> = q.build_query_as().fetch_all(conn).await.map_err(err)?;
-    inserted.extend(ids.into_iter().map(|(id,)| id));
-    Ok(())
-}
-
 #[async_trait]
 impl NotificationStore for SqliteStore {
-    async fn insert_notifications(&self, batch: &[NewNotification]) -> Result<Vec<bool>, StoreError> {
-        // One statement per chunk of rows, not one per notification: the writer
-        // connection is shared with every other write. The tweet may have
-        // been deleted since the like: then nobody is notified.
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut inserted = HashSet::with_capacity(batch.len());
-        let mut writer = self.writer.acquire().await.map_err(err)?;
-        if batch.len() <= CHUNK {
-            // One statement is a transaction of its own: no BEGIN and COMMIT round trips.
-            insert_chunk(&mut writer, batch, &mut inserted).await?;
-        } else {
-            let mut tx = writer.begin().await.map_err(err)?;
-            for chunk in batch.chunks(CHUNK) {
-                insert_chunk(&mut tx, chunk, &mut inserted).await?;
-            }
-            tx.commit().await.map_err(err)?;
-        }
-        Ok(batch.iter().map(|n| inserted.contains(&n.id.as_i64())).collect())
-    }
-
     async fn notifications(
         &self,
         owner: Id,
