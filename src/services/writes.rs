@@ -1,9 +1,9 @@
 //! Group commit for every counted write: likes, unlikes, follows, unfollows,
 //! tweets and views, and for the outbox relay's marks and the notification
-//! consumer's inserts, so that a like, its event's mark and its
-//! notification cost one commit, not three. Requests queue on a channel, and one worker writes
-//! everything queued so far in a single transaction (the Store's
-//! [`WriteStore::apply`]). While a write runs, the next batch gathers, so
+//! consumer's inserts, so that a like, its event's mark and its notification
+//! share commits instead of taking one each. Requests queue on a channel,
+//! and one worker writes everything queued so far in a single transaction
+//! (the Store's [`WriteStore::apply`]). While a write runs, the next batch gathers, so
 //! batches grow with load and no delay is added when idle. Each request is
 //! answered only after its batch commits, with what its own write did (new
 //! or already there, the counters as it left them): nothing is answered

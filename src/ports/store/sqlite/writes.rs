@@ -20,7 +20,7 @@ use sqlx::pool::PoolConnection;
 use super::{CHUNK, SqliteStore, err};
 use crate::domain::{Id, Media, Timestamp, User};
 use crate::ports::store::writes::{BatchTx, TweetRowCounts, Write, WriteStore, Written, run_batch};
-use crate::ports::store::{NewNotification, NewTweet, OutboxMessage, StoreError, USER_COLUMNS};
+use crate::ports::store::{NewNotification, NewTweet, OutboxMessage, StoreError, USER_COLUMNS, UserRow, transient};
 
 type Outcomes = Vec<Result<Written, StoreError>>;
 
@@ -65,11 +65,10 @@ fn in_transaction(db: &mut Connection, writes: &[Write]) -> Result<Outcomes, Sto
 
 /// Interprets a rusqlite error as `err` does a sqlx one.
 fn rerr(e: rusqlite::Error) -> StoreError {
-    use rusqlite::ErrorCode;
     match e.sqlite_error() {
         // A row referred to is gone: the thing asked for is not there.
         Some(f) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => StoreError::NotFound,
-        Some(f) if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Unavailable(e.into()),
+        Some(f) if transient(&f.extended_code.to_string()) => StoreError::Unavailable(e.into()),
         _ => StoreError::Other(e.into()),
     }
 }
@@ -152,18 +151,18 @@ impl BatchTx for Batch<'_> {
         for chunk in ids.chunks(CHUNK) {
             let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id IN {}", tuples(1, chunk.len()));
             found.extend(self.rows(&sql, ints(chunk.iter().copied()), |r| {
-                Ok(User {
-                    id: Id::from_i64(r.get(0)?),
+                Ok(User::from(UserRow {
+                    id: r.get(0)?,
                     username: r.get(1)?,
                     email: r.get(2)?,
                     name: r.get(3)?,
-                    created_at: Timestamp::from_millis(r.get(4)?),
+                    created_at: r.get(4)?,
                     followers_count: r.get(5)?,
                     followings_count: r.get(6)?,
                     tweets_count: r.get(7)?,
                     bio: r.get(8)?,
                     avatar_key: r.get(9)?,
-                })
+                }))
             })?);
         }
         Ok(found)
