@@ -24,13 +24,11 @@ use crate::domain::{Id, User};
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Runs the group commit's batches on the writer connection.
+    batches: writes::BatchThread,
     /// Stops the checkpoints when the store goes.
     _checkpoints: DropGuard,
 }
-
-/// Rows a multi-row statement takes at most: well under SQLite's 32,766
-/// variables a statement.
-const CHUNK: usize = 500;
 
 /// `prefix` followed by `(?, ?, …)` over `ids`.
 pub(super) fn in_list<'a>(prefix: &str, ids: &[Id]) -> sqlx::QueryBuilder<'a, sqlx::Sqlite> {
@@ -173,7 +171,8 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { writer, reader, _checkpoints: stop.drop_guard() })
+        let batches = writes::BatchThread::start(writer.clone())?;
+        Ok(Self { writer, reader, batches, _checkpoints: stop.drop_guard() })
     }
 }
 
@@ -278,6 +277,8 @@ impl UserStore for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     /// Under writes and unbroken reads together (where checkpoints alone
@@ -328,5 +329,46 @@ mod tests {
         // Without restarts the WAL holds every page written (about 48 MiB).
         let bound = 16 * when.restart_frames as u64 * 4096;
         assert!(largest < bound, "the WAL reached {largest} bytes (bound {bound})");
+    }
+
+    /// The batch thread keeps the writer connection while batches follow one
+    /// another, but never so long that other writes through sqlx wait for
+    /// the batches to stop.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn other_writes_have_their_turn_while_batches_stream() {
+        use crate::ports::store::writes::{Write, WriteStore};
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Arc::new(SqliteStore::connect(&format!("sqlite://{}", dir.path().join("turns.db").display()), 2).await.unwrap());
+        sqlx::query("CREATE TABLE scratch (n INTEGER PRIMARY KEY)").execute(&store.writer).await.unwrap();
+
+        let stop = CancellationToken::new();
+        let streaming = {
+            let (store, stop) = (store.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut batches = 0_u64;
+                while !stop.is_cancelled() {
+                    // A view of a missing tweet: a transaction that changes nothing.
+                    let outcomes = store.apply(&[Write::View { tweet: Id::from_i64(1) }]).await.unwrap();
+                    assert!(outcomes[0].is_err());
+                    batches += 1;
+                }
+                batches
+            })
+        };
+        let mut longest = Duration::ZERO;
+        for n in 0..50 {
+            let started = std::time::Instant::now();
+            sqlx::query("INSERT INTO scratch (n) VALUES (?)").bind(n).execute(&store.writer).await.unwrap();
+            longest = longest.max(started.elapsed());
+        }
+        // The batch thread gives the connection back every 20 ms: a wait fifty
+        // times that means it kept the connection while batches came.
+        assert!(longest < Duration::from_secs(1), "a write waited {longest:?} for the writer");
+        assert!(!streaming.is_finished(), "the batches stopped before the other writes were done");
+        stop.cancel();
+        assert!(streaming.await.unwrap() > 0);
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM scratch").fetch_one(&store.reader).await.unwrap();
+        assert_eq!(count, 50);
     }
 }

@@ -65,7 +65,14 @@ impl TweetStore for SqliteStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(err)?;
-        // Likes and media rows go with the tweet (ON DELETE CASCADE).
+        // Its notifications are kept under its author (migration 0010); likes
+        // and media rows go with the tweet (ON DELETE CASCADE).
+        sqlx::query("DELETE FROM notifications WHERE owner_id = ? AND tweet_id = ?")
+            .bind(author)
+            .bind(id.as_i64())
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
         sqlx::query("DELETE FROM tweets WHERE id = ?").bind(id.as_i64()).execute(&mut *tx).await.map_err(err)?;
         sqlx::query("UPDATE users SET tweets_count = tweets_count - 1 WHERE id = ?")
             .bind(author)

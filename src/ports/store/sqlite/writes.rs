@@ -1,54 +1,134 @@
-//! Group commit on SQLite (see `ports::store::writes`): a batch runs in one
-//! call to a blocking thread, on the writer connection's own handle.
+//! Group commit on SQLite (see `ports::store::writes`): batches run on a
+//! thread of their own, on the writer connection's own handle.
 //!
 //! Through sqlx every statement is a round trip between the async worker
-//! and the connection's thread, and a batch of likes is eight of them: with
-//! the cores busy serving requests, the writer spent as long waiting for
-//! its next statement as running statements. Here the writer connection is
-//! locked (sqlx's `lock_handle`), and the whole batch, from `BEGIN` to
-//! `COMMIT`, runs on its handle through rusqlite, without leaving the
-//! thread. Everything else keeps using the connection through sqlx.
+//! and the connection's thread, and a batch of likes is eight of them. Here
+//! the writer connection is locked (sqlx's `lock_handle`), and each batch,
+//! from `BEGIN` to `COMMIT`, runs on its handle through rusqlite without
+//! leaving the thread. Taking the connection from the pool and its handle
+//! from sqlx's thread are themselves round trips between threads, so the
+//! batch thread keeps both while batches follow one another closely (the
+//! next one arrives within [`IDLE`]), for at most [`HOLD`]: then it gives
+//! the connection back, and whatever else waits for the writer (a tweet's
+//! deletion, a checkpoint) has its turn. Everything else keeps using the
+//! connection through sqlx.
+//!
+//! Each statement is one row's, prepared once a session and kept
+//! (rusqlite's statement cache): a multi-row statement is parsed again for
+//! every batch, and SQLite journals the pages it changes in case a later row
+//! fails, which a one-row statement does not need.
 
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rusqlite::types::Value;
-use rusqlite::{Connection, params_from_iter};
-use sqlx::Sqlite;
-use sqlx::pool::PoolConnection;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use sqlx::SqlitePool;
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
 
-use super::{CHUNK, SqliteStore, err};
+use super::{SqliteStore, err};
 use crate::domain::{Id, Media, Timestamp, User};
 use crate::ports::store::writes::{BatchTx, TweetRowCounts, Write, WriteStore, Written, run_batch};
 use crate::ports::store::{NewNotification, NewTweet, OutboxMessage, StoreError, USER_COLUMNS, UserRow, transient};
 
 type Outcomes = Vec<Result<Written, StoreError>>;
 
+/// How long the batch thread waits for the next batch before it gives the
+/// writer connection back: longer than the group commit worker takes to
+/// answer one batch and gather the next.
+const IDLE: Duration = Duration::from_millis(1);
+
+/// How long the batch thread keeps the writer connection at most, however
+/// busy: how long anything else that needs the writer may wait for it.
+const HOLD: Duration = Duration::from_millis(20);
+
+/// Statements a session keeps prepared: every one a batch can run.
+const STATEMENTS: usize = 32;
+
 #[async_trait]
 impl WriteStore for SqliteStore {
     async fn apply(&self, writes: &[Write]) -> Result<Outcomes, StoreError> {
-        let conn = self.writer.acquire().await.map_err(err)?;
-        let writes = writes.to_vec();
-        // The blocking task owns the connection: if this future is dropped,
-        // the batch still ends (committed or rolled back) before the
-        // connection goes back to the pool.
-        tokio::task::spawn_blocking(move || on_handle(conn, &writes))
-            .await
-            .map_err(|e| StoreError::Other(anyhow::Error::new(e).context("the write batch's thread failed")))?
+        let (done, outcomes) = oneshot::channel();
+        let gone = || StoreError::Other(anyhow::anyhow!("the write batch thread has stopped"));
+        // If this future is dropped, the batch still ends (committed or rolled back).
+        self.batches.send(Job { writes: writes.to_vec(), done }).map_err(|_| gone())?;
+        outcomes.await.map_err(|_| gone())?
     }
 }
 
-/// Runs the batch in one transaction on the connection's handle, on this thread.
-fn on_handle(mut conn: PoolConnection<Sqlite>, writes: &[Write]) -> Result<Outcomes, StoreError> {
-    let mut locked = futures::executor::block_on(conn.lock_handle()).map_err(err)?;
+struct Job {
+    writes: Vec<Write>,
+    done: oneshot::Sender<Result<Outcomes, StoreError>>,
+}
+
+/// The queue of the thread that runs write batches; the thread ends when
+/// the queue is dropped with the store.
+pub(super) struct BatchThread(mpsc::Sender<Job>);
+
+impl BatchThread {
+    pub(super) fn start(writer: SqlitePool) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::channel();
+        let runtime = Handle::current();
+        std::thread::Builder::new().name("chirp-sqlite-batches".into()).spawn(move || {
+            // The pool's timers and the connection's return to it need the runtime.
+            let _entered = runtime.enter();
+            while let Ok(job) = queue.recv() {
+                session(&writer, &runtime, job, &queue);
+            }
+        })?;
+        Ok(Self(jobs))
+    }
+
+    fn send(&self, job: Job) -> Result<(), mpsc::SendError<Job>> {
+        self.0.send(job)
+    }
+}
+
+/// Takes the writer connection and runs `first` and the batches that follow
+/// it closely on its handle, then gives the connection back.
+fn session(writer: &SqlitePool, runtime: &Handle, first: Job, queue: &mpsc::Receiver<Job>) {
+    let mut conn = match runtime.block_on(writer.acquire()) {
+        Ok(conn) => conn,
+        Err(e) => return drop(first.done.send(Err(err(e)))),
+    };
+    let mut locked = match runtime.block_on(conn.lock_handle()) {
+        Ok(locked) => locked,
+        Err(e) => return drop(first.done.send(Err(err(e)))),
+    };
     // SAFETY: while `locked` lives, no other thread uses the connection,
     // and `db` is dropped before it; a Connection made from a handle never
-    // closes that handle.
-    let mut db = unsafe { Connection::from_handle(locked.as_raw_handle().as_ptr()) }.map_err(rerr)?;
-    let outcomes = in_transaction(&mut db, writes);
+    // closes that handle (its prepared statements are finalized on drop).
+    let mut db = match unsafe { Connection::from_handle(locked.as_raw_handle().as_ptr()) } {
+        Ok(db) => db,
+        Err(e) => return drop(first.done.send(Err(rerr(e)))),
+    };
+    db.set_prepared_statement_cache_capacity(STATEMENTS);
+    let opened = Instant::now();
+    let mut job = first;
+    loop {
+        let outcomes = std::panic::catch_unwind(AssertUnwindSafe(|| in_transaction(&mut db, &job.writes)));
+        let panicked = outcomes.is_err();
+        let outcomes = outcomes.unwrap_or_else(|_| Err(StoreError::Other(anyhow::anyhow!("the write batch panicked"))));
+        let _ = job.done.send(outcomes);
+        if panicked {
+            // The connection goes back to the pool with no transaction open.
+            let _ = db.execute_batch("ROLLBACK");
+            break;
+        }
+        if opened.elapsed() >= HOLD {
+            break;
+        }
+        match queue.recv_timeout(IDLE) {
+            Ok(next) => job = next,
+            Err(_) => break,
+        }
+    }
     drop(db);
     drop(locked);
-    outcomes
 }
 
 fn in_transaction(db: &mut Connection, writes: &[Write]) -> Result<Outcomes, StoreError> {
@@ -75,32 +155,20 @@ fn rerr(e: rusqlite::Error) -> StoreError {
 
 struct Batch<'c>(&'c mut Connection);
 
-/// `(?, ?, …), (?, ?, …)`: `rows` tuples of `width` placeholders.
-fn tuples(rows: usize, width: usize) -> String {
-    let one = format!("({})", vec!["?"; width].join(", "));
-    vec![one; rows].join(", ")
-}
-
-fn ints(values: impl IntoIterator<Item = i64>) -> Vec<Value> {
-    values.into_iter().map(Value::Integer).collect()
-}
-
 impl Batch<'_> {
-    /// Runs a statement that returns no rows; the number of rows it changed.
-    fn execute(&mut self, sql: &str, values: Vec<Value>) -> Result<usize, StoreError> {
-        self.0.execute(sql, params_from_iter(values)).map_err(rerr)
+    /// Runs a kept statement that returns no rows; the number of rows it changed.
+    fn execute(&mut self, sql: &str, values: impl rusqlite::Params) -> Result<usize, StoreError> {
+        self.0.prepare_cached(sql).and_then(|mut s| s.execute(values)).map_err(rerr)
     }
 
-    /// Runs a statement, turning each row it returns into a `T`.
-    fn rows<T>(
+    /// Runs a kept statement that returns at most one row, turned into a `T`.
+    fn row<T>(
         &mut self,
         sql: &str,
-        values: Vec<Value>,
-        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Vec<T>, StoreError> {
-        let mut statement = self.0.prepare(sql).map_err(rerr)?;
-        let rows = statement.query_map(params_from_iter(values), row).map_err(rerr)?;
-        rows.collect::<Result<Vec<T>, _>>().map_err(rerr)
+        values: impl rusqlite::Params,
+        row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, StoreError> {
+        self.0.prepare_cached(sql).and_then(|mut s| s.query_row(values, row).optional()).map_err(rerr)
     }
 
     fn insert_media(&mut self, tweet: Id, position: usize, m: &Media) -> Result<(), StoreError> {
@@ -110,7 +178,7 @@ impl Batch<'_> {
             "INSERT INTO media (id, tweet_id, position, kind, content_type, storage_key, thumbnail_key, size_bytes, width, \
              height, duration_ms, original_key, thumbnail_width, thumbnail_height, description, blurhash) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            vec![
+            params_from_iter([
                 Value::Integer(m.id.as_i64()),
                 Value::Integer(tweet.as_i64()),
                 Value::Integer(i64::try_from(position).unwrap_or(i64::MAX)),
@@ -127,7 +195,7 @@ impl Batch<'_> {
                 int(m.thumbnail_height),
                 text(&m.description.as_ref().map(|d| d.as_str().to_owned())),
                 text(&m.blurhash),
-            ],
+            ]),
         )?;
         Ok(())
     }
@@ -137,9 +205,8 @@ impl Batch<'_> {
 impl BatchTx for Batch<'_> {
     async fn tweets(&mut self, ids: &[i64]) -> Result<Vec<TweetRowCounts>, StoreError> {
         let mut found = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(CHUNK) {
-            let sql = format!("SELECT id, author_id, like_count, view_count FROM tweets WHERE id IN {}", tuples(1, chunk.len()));
-            found.extend(self.rows(&sql, ints(chunk.iter().copied()), |r| {
+        for &id in ids {
+            found.extend(self.row("SELECT id, author_id, like_count, view_count FROM tweets WHERE id = ?", [id], |r| {
                 Ok(TweetRowCounts { id: r.get(0)?, author_id: r.get(1)?, like_count: r.get(2)?, view_count: r.get(3)? })
             })?);
         }
@@ -147,10 +214,10 @@ impl BatchTx for Batch<'_> {
     }
 
     async fn users(&mut self, ids: &[i64]) -> Result<Vec<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
         let mut found = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(CHUNK) {
-            let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id IN {}", tuples(1, chunk.len()));
-            found.extend(self.rows(&sql, ints(chunk.iter().copied()), |r| {
+        for &id in ids {
+            found.extend(self.row(&sql, [id], |r| {
                 Ok(User::from(UserRow {
                     id: r.get(0)?,
                     username: r.get(1)?,
@@ -170,65 +237,48 @@ impl BatchTx for Batch<'_> {
 
     async fn insert_likes(&mut self, likes: &[(Id, Id, Timestamp)]) -> Result<Vec<(i64, i64)>, StoreError> {
         let mut inserted = Vec::with_capacity(likes.len());
-        for chunk in likes.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO likes (user_id, tweet_id, created_at) VALUES {} ON CONFLICT DO NOTHING RETURNING user_id, tweet_id",
-                tuples(chunk.len(), 3)
-            );
-            let values = ints(chunk.iter().flat_map(|(user, tweet, at)| [user.as_i64(), tweet.as_i64(), at.as_millis()]));
-            inserted.extend(self.rows(&sql, values, |r| Ok((r.get(0)?, r.get(1)?)))?);
+        for &(user, tweet, at) in likes {
+            let sql = "INSERT INTO likes (user_id, tweet_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING";
+            if self.execute(sql, [user.as_i64(), tweet.as_i64(), at.as_millis()])? == 1 {
+                inserted.push((user.as_i64(), tweet.as_i64()));
+            }
         }
         Ok(inserted)
     }
 
     async fn delete_like(&mut self, user: Id, tweet: Id) -> Result<bool, StoreError> {
         let sql = "DELETE FROM likes WHERE tweet_id = ? AND user_id = ?";
-        Ok(self.execute(sql, ints([tweet.as_i64(), user.as_i64()]))? == 1)
+        Ok(self.execute(sql, [tweet.as_i64(), user.as_i64()])? == 1)
     }
 
     async fn insert_follows(&mut self, follows: &[(Id, Id, Id, Timestamp)]) -> Result<Vec<(i64, i64)>, StoreError> {
         let mut inserted = Vec::with_capacity(follows.len());
-        for chunk in follows.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO follows (follower_id, followee_id, id, created_at) VALUES {} \
-                 ON CONFLICT DO NOTHING RETURNING follower_id, followee_id",
-                tuples(chunk.len(), 4)
-            );
-            let values =
-                ints(chunk.iter().flat_map(|(follower, followee, id, at)| {
-                    [follower.as_i64(), followee.as_i64(), id.as_i64(), at.as_millis()]
-                }));
-            inserted.extend(self.rows(&sql, values, |r| Ok((r.get(0)?, r.get(1)?)))?);
+        for &(follower, followee, id, at) in follows {
+            let sql = "INSERT INTO follows (follower_id, followee_id, id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING";
+            if self.execute(sql, [follower.as_i64(), followee.as_i64(), id.as_i64(), at.as_millis()])? == 1 {
+                inserted.push((follower.as_i64(), followee.as_i64()));
+            }
         }
         Ok(inserted)
     }
 
     async fn delete_follow(&mut self, follower: Id, followee: Id) -> Result<bool, StoreError> {
         let sql = "DELETE FROM follows WHERE follower_id = ? AND followee_id = ?";
-        Ok(self.execute(sql, ints([follower.as_i64(), followee.as_i64()]))? == 1)
+        Ok(self.execute(sql, [follower.as_i64(), followee.as_i64()])? == 1)
     }
 
     async fn insert_tweets(&mut self, tweets: &[&NewTweet]) -> Result<(), StoreError> {
-        for chunk in tweets.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO tweets (id, author_id, content, search_terms, created_at) VALUES {}",
-                tuples(chunk.len(), 5)
-            );
-            let values = chunk
-                .iter()
-                .flat_map(|t| {
-                    [
-                        Value::Integer(t.id.as_i64()),
-                        Value::Integer(t.author.as_i64()),
-                        Value::Text(t.content.clone()),
-                        Value::Text(crate::domain::search::index_text(&t.content)),
-                        Value::Integer(t.created_at.as_millis()),
-                    ]
-                })
-                .collect();
-            self.execute(&sql, values)?;
-        }
         for t in tweets {
+            self.execute(
+                "INSERT INTO tweets (id, author_id, content, search_terms, created_at) VALUES (?, ?, ?, ?, ?)",
+                params![
+                    t.id.as_i64(),
+                    t.author.as_i64(),
+                    t.content,
+                    crate::domain::search::index_text(&t.content),
+                    t.created_at.as_millis()
+                ],
+            )?;
             for (position, m) in t.media.iter().enumerate() {
                 self.insert_media(t.id, position, m)?;
             }
@@ -237,85 +287,59 @@ impl BatchTx for Batch<'_> {
     }
 
     async fn add_to_tweets(&mut self, deltas: &[(i64, i64, i64)]) -> Result<(), StoreError> {
-        for chunk in deltas.chunks(CHUNK) {
-            let sql = format!(
-                "UPDATE tweets SET like_count = like_count + d.column2, view_count = view_count + d.column3 \
-                 FROM (VALUES {}) AS d WHERE tweets.id = d.column1",
-                tuples(chunk.len(), 3)
-            );
-            self.execute(&sql, ints(chunk.iter().flat_map(|&(id, likes, views)| [id, likes, views])))?;
+        for &(id, likes, views) in deltas {
+            let sql = "UPDATE tweets SET like_count = like_count + ?, view_count = view_count + ? WHERE id = ?";
+            self.execute(sql, [likes, views, id])?;
         }
         Ok(())
     }
 
     async fn add_to_users(&mut self, deltas: &[(i64, i64, i64, i64)]) -> Result<(), StoreError> {
-        for chunk in deltas.chunks(CHUNK) {
-            let sql = format!(
-                "UPDATE users SET followers_count = followers_count + d.column2, \
-                 followings_count = followings_count + d.column3, tweets_count = tweets_count + d.column4 \
-                 FROM (VALUES {}) AS d WHERE users.id = d.column1",
-                tuples(chunk.len(), 4)
-            );
-            let values = ints(chunk.iter().flat_map(|&(id, followers, followings, tweets)| [id, followers, followings, tweets]));
-            self.execute(&sql, values)?;
+        for &(id, followers, followings, tweets) in deltas {
+            let sql = "UPDATE users SET followers_count = followers_count + ?, followings_count = followings_count + ?, \
+                       tweets_count = tweets_count + ? WHERE id = ?";
+            self.execute(sql, [followers, followings, tweets, id])?;
         }
         Ok(())
     }
 
     async fn append_outbox(&mut self, events: &[(OutboxMessage, Timestamp)]) -> Result<(), StoreError> {
-        for chunk in events.chunks(CHUNK) {
-            let sql = format!("INSERT INTO outbox (id, kind, key, payload, created_at) VALUES {}", tuples(chunk.len(), 5));
-            let values = chunk
-                .iter()
-                .flat_map(|(m, at)| {
-                    [
-                        Value::Integer(m.id),
-                        Value::Text(m.kind.clone()),
-                        Value::Text(m.key.clone()),
-                        Value::Text(m.payload.clone()),
-                        Value::Integer(at.as_millis()),
-                    ]
-                })
-                .collect();
-            self.execute(&sql, values)?;
+        for (m, at) in events {
+            let sql = "INSERT INTO outbox (id, kind, key, payload, created_at) VALUES (?, ?, ?, ?, ?)";
+            self.execute(sql, params![m.id, m.kind, m.key, m.payload, at.as_millis()])?;
         }
         Ok(())
     }
 
     async fn mark_published(&mut self, ids: &[i64], at: Timestamp) -> Result<(), StoreError> {
-        for chunk in ids.chunks(CHUNK) {
-            let sql =
-                format!("UPDATE outbox SET published_at = ? WHERE published_at IS NULL AND id IN {}", tuples(1, chunk.len()));
-            self.execute(&sql, ints(std::iter::once(at.as_millis()).chain(chunk.iter().copied())))?;
+        for &id in ids {
+            let sql = "UPDATE outbox SET published_at = ? WHERE id = ? AND published_at IS NULL";
+            self.execute(sql, [at.as_millis(), id])?;
         }
         Ok(())
     }
 
     async fn insert_notifications(&mut self, batch: &[NewNotification]) -> Result<HashSet<i64>, StoreError> {
         let mut inserted = HashSet::with_capacity(batch.len());
-        for chunk in batch.chunks(CHUNK) {
+        for n in batch {
             // None whose tweet is gone: the tweet may have been deleted since the like.
-            let sql = format!(
-                "INSERT INTO notifications (id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
-                 SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7 FROM (VALUES {}) AS v \
-                 WHERE EXISTS (SELECT 1 FROM tweets WHERE id = v.column4) ON CONFLICT DO NOTHING RETURNING id",
-                tuples(chunk.len(), 7)
-            );
-            let values = chunk
-                .iter()
-                .flat_map(|n| {
-                    [
-                        Value::Integer(n.id.as_i64()),
-                        Value::Integer(n.owner.as_i64()),
-                        Value::Integer(n.actor.as_i64()),
-                        Value::Integer(n.tweet.as_i64()),
-                        Value::Text(n.kind.into()),
-                        Value::Integer(n.event_id.as_i64()),
-                        Value::Integer(n.created_at.as_millis()),
-                    ]
-                })
-                .collect();
-            inserted.extend(self.rows(&sql, values, |r| r.get::<_, i64>(0))?);
+            if self.row("SELECT 1 FROM tweets WHERE id = ?", [n.tweet.as_i64()], |_| Ok(()))?.is_none() {
+                continue;
+            }
+            let sql = "INSERT INTO notifications (id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
+                       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING";
+            let values = params![
+                n.id.as_i64(),
+                n.owner.as_i64(),
+                n.actor.as_i64(),
+                n.tweet.as_i64(),
+                n.kind,
+                n.event_id.as_i64(),
+                n.created_at.as_millis()
+            ];
+            if self.execute(sql, values)? == 1 {
+                inserted.insert(n.id.as_i64());
+            }
         }
         Ok(inserted)
     }
