@@ -86,6 +86,11 @@ pub fn producer_config(brokers: &str, message_timeout: Duration) -> ClientConfig
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("message.timeout.ms", message_timeout.as_millis().max(1).to_string())
+        // How long a message waits for others to share its produce request
+        // (librdkafka's default is 5 ms). A broker does work per request as
+        // well as per message (tansu: a transaction each); measured on
+        // PostgreSQL + tansu, 25 ms gave 7-12% more likes a second than 5.
+        .set("linger.ms", "25")
         // The Java client's partitioner: a key lands where other Kafka clients put it.
         .set("partitioner", "murmur2_random");
     config
