@@ -258,6 +258,33 @@ impl KafkaSubscription {
         Ok(assignment.elements_for_topic(&self.topic).iter().map(|e| e.partition()).collect())
     }
 
+    /// Commits, in one request, that each `(partition, offset)` and everything
+    /// before it in its partition is processed.
+    async fn commit_offsets(&mut self, last: impl IntoIterator<Item = (i32, i64)>) -> Result<(), BrokerError> {
+        // A partition that moved to another member is theirs to commit: a late
+        // commit from here could move their offset back.
+        let mine = self.assigned()?;
+        let mut offsets = TopicPartitionList::new();
+        for (partition, offset) in last {
+            if mine.contains(&partition) {
+                offsets.add_partition_offset(&self.topic, partition, Offset::Offset(offset + 1)).map_err(unavailable)?;
+            } else {
+                tracing::info!(topic = %self.topic, partition, offset, "kafka: partition reassigned before the commit; the new owner will redeliver");
+            }
+        }
+        if offsets.count() == 0 {
+            return Ok(());
+        }
+        let consumer = self.consumer().clone();
+        match blocking(move || consumer.commit(&offsets, CommitMode::Sync)).await {
+            Err(BrokerError::Unavailable(e)) if e.downcast_ref::<KafkaError>().is_some_and(lost_to_rebalance) => {
+                tracing::info!(topic = %self.topic, error = %e, "kafka: commit lost to a rebalance; its messages will be redelivered");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
     /// Leaves the group and joins it again (see [`Watch`]).
     async fn rejoin_group(&self) {
         let consumer = self.consumer().clone();
@@ -457,24 +484,13 @@ impl Subscription for KafkaSubscription {
     }
 
     async fn commit(&mut self, delivery: &Delivery) -> Result<(), BrokerError> {
-        // A partition that moved to another member is theirs to commit: a late
-        // commit from here could move their offset back.
-        if !self.assigned()?.contains(&delivery.partition) {
-            tracing::info!(topic = %self.topic, partition = delivery.partition, offset = delivery.offset, "kafka: partition reassigned before the commit; the new owner will redeliver");
-            return Ok(());
-        }
-        let mut offsets = TopicPartitionList::new();
-        offsets
-            .add_partition_offset(&self.topic, delivery.partition, Offset::Offset(delivery.offset + 1))
-            .map_err(unavailable)?;
-        let consumer = self.consumer().clone();
-        match blocking(move || consumer.commit(&offsets, CommitMode::Sync)).await {
-            Err(BrokerError::Unavailable(e)) if e.downcast_ref::<KafkaError>().is_some_and(lost_to_rebalance) => {
-                tracing::info!(topic = %self.topic, partition = delivery.partition, offset = delivery.offset, error = %e, "kafka: commit lost to a rebalance; the message will be redelivered");
-                Ok(())
-            }
-            other => other,
-        }
+        self.commit_offsets([(delivery.partition, delivery.offset)]).await
+    }
+
+    /// One request for the whole batch, whatever the partitions it spans.
+    async fn commit_batch(&mut self, batch: &[Delivery]) -> Result<(), BrokerError> {
+        let last: std::collections::BTreeMap<i32, i64> = batch.iter().map(|d| (d.partition, d.offset)).collect();
+        self.commit_offsets(last).await
     }
 
     async fn lag(&mut self) -> Option<i64> {
@@ -653,6 +669,52 @@ mod tests {
         let mut second = broker.subscribe(&topic, &group).await.unwrap();
         assert_eq!(text(&next_within(&mut *second).await.payload), "m3");
         assert_eq!(text(&next_within(&mut *second).await.payload), "m4");
+    }
+
+    #[tokio::test]
+    async fn a_batch_commit_covers_every_partition_it_spans() {
+        let Some(brokers) = kafka_brokers() else { return };
+        let (broker, topic) = broker_with_topic(&brokers, 3).await;
+        let group = unique("group");
+        let keys = ["alice", "bob", "carol", "dave", "erin", "frank"];
+        for round in ["done", "left"] {
+            for key in keys {
+                broker.publish(&topic, key.as_bytes(), format!("{round}-{key}").as_bytes()).await.unwrap();
+            }
+        }
+
+        // Each key's "done" message comes before its "left" one; take every
+        // "done", whatever partitions they are on, and commit them as one batch.
+        let mut first = broker.subscribe(&topic, &group).await.unwrap();
+        let mut done = Vec::new();
+        let mut seen = 0;
+        while done.len() < keys.len() {
+            let d = next_within(&mut *first).await;
+            seen += 1;
+            assert!(seen <= 2 * keys.len(), "all six \"done\" messages arrive");
+            if text(&d.payload).starts_with("done-") {
+                done.push(d);
+            }
+        }
+        let partitions: std::collections::BTreeSet<i32> = done.iter().map(|d| d.partition).collect();
+        assert!(partitions.len() > 1, "six keys span more than one of three partitions: {partitions:?}");
+        // Only the "done" messages: a partition's "left" ones come after them.
+        let last_done: BTreeMap<i32, i64> = done.iter().map(|d| (d.partition, d.offset)).collect();
+        first.commit_batch(&done).await.unwrap();
+        assert_eq!(first.lag().await, Some(keys.len() as i64), "every \"left\" message is still to do");
+        drop(first);
+
+        let mut second = broker.subscribe(&topic, &group).await.unwrap();
+        let mut again: Vec<String> = Vec::new();
+        for _ in 0..keys.len() {
+            let d = next_within(&mut *second).await;
+            assert!(d.offset > last_done[&d.partition], "nothing committed comes again: {d:?}");
+            again.push(text(&d.payload));
+        }
+        again.sort();
+        let mut left: Vec<String> = keys.iter().map(|k| format!("left-{k}")).collect();
+        left.sort();
+        assert_eq!(again, left);
     }
 
     #[tokio::test]
