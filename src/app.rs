@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::domain::IdGenerator;
 use crate::http::rate_limit::RateLimit;
 use crate::http::session::Sessions;
-use crate::http::{self, AppState, AuthLimits, HttpSettings};
+use crate::http::{self, AppState, AuthLimits, HttpSettings, Services};
 use crate::ports::broker::{Broker, KafkaBroker, MemoryBroker, TopicLayout};
 use crate::ports::cache::{Cache, HomeTimelines, MemoryCache, MemoryHomeTimelines, RedisCache, RedisHomeTimelines};
 use crate::ports::mailer::{LogMailer, Mailer, SmtpMailer};
@@ -237,7 +237,7 @@ impl Application {
         let renditions =
             Arc::new(Renditions::new(store.clone(), media.clone(), tweet_cache.clone(), config.media_rendition_lease));
         background.spawn(renditions.clone().run(stop.clone()));
-        let state = AppState {
+        let state = AppState::new(Services {
             accounts,
             tweets: Arc::new(Tweets::new(
                 store.clone(),
@@ -266,7 +266,7 @@ impl Application {
             cache: cache.clone(),
             metrics: metrics.clone(),
             draining: CancellationToken::new(),
-        };
+        });
 
         let trusted = Arc::new(config.trusted_proxies.clone());
         // Kept in Redis when there is one, so that N nodes do not allow N times the limit.

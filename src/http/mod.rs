@@ -51,9 +51,27 @@ use rate_limit::RateLimit;
 
 pub type ApiResult<T> = Result<T, Error>;
 
-/// What every handler can reach. Cheap to clone.
+/// What every handler can reach: cloned for every request, so it is one
+/// reference count to the [`Services`].
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The services behind every handler, and what they share.
+pub struct Services {
     pub accounts: Arc<Accounts>,
     pub tweets: Arc<Tweets>,
     pub graph: Arc<Graph>,
