@@ -1,16 +1,17 @@
 //! The outbox relay: publishes outbox rows to the broker continuously and
-//! marks them published as the broker acknowledges them. One relay works at
+//! deletes them as the broker acknowledges them, so the outbox holds only
+//! what is still to be published. One relay works at
 //! a time across all chirp processes on a database (a lease in the
 //! database); if its process dies, another takes over when the lease runs out.
 //!
 //! Publishing is pipelined: rows are handed to the broker in id order as
 //! soon as they are read, up to [`WINDOW`] unacknowledged at once, and the
 //! acknowledgements are taken in the order the rows were sent, so a row is
-//! marked only once it and every row sent before it are acknowledged. The
+//! deleted only once it and every row sent before it are acknowledged. The
 //! broker keeps the order of what it is handed per key (the Kafka producer
 //! is idempotent), so order per key holds without waiting for each batch.
 //! A failed acknowledgement stops the pipeline: what was acknowledged before
-//! it is marked, everything after it is sent again (at least once; the
+//! it is deleted, everything after it is sent again (at least once; the
 //! notification consumer is idempotent).
 
 use std::collections::{HashSet, VecDeque};
@@ -23,7 +24,7 @@ use futures::stream::FuturesOrdered;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::Timestamp;
+use crate::domain::{Id, Timestamp};
 use crate::ports::broker::{Broker, BrokerError};
 use crate::ports::store::{OutboxMessage, Store};
 use crate::services::writes::Writer;
@@ -36,19 +37,31 @@ const WINDOW: usize = 8192;
 const FETCH: u32 = 1000;
 /// A like's id is taken before its transaction commits, so a row can
 /// become visible after rows with higher ids were already sent. While rows
-/// are in flight the relay reads past the last id it sent; this often it
-/// also reads from the oldest unpublished row again, for such latecomers.
-/// (With nothing in flight it always reads from the oldest.)
+/// are in flight the relay reads past the last id it sent; this often (and
+/// whenever nothing is in flight) it sweeps: it reads again from the rows
+/// made in the last [`LATECOMERS`], for such latecomers.
 const SWEEP_EVERY: Duration = Duration::from_millis(50);
+/// How far back in time a sweep reads. Not from the oldest row: until
+/// PostgreSQL vacuums the table, the index still lists every row deleted
+/// since, and a read from the oldest stepped over all of them, every sweep.
+const LATECOMERS: Duration = Duration::from_secs(5);
+/// How often a sweep reads from the oldest row, for a row later still (its
+/// write queued behind a stalled database, say).
+const FULL_SWEEP_EVERY: Duration = Duration::from_secs(30);
 const IDLE_POLL: Duration = Duration::from_millis(500);
-const KEEP_PUBLISHED: Duration = Duration::from_secs(24 * 3600);
-const PRUNE_EVERY: Duration = Duration::from_secs(600);
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 
 /// A sweep reads every row in flight again: with many in flight (a slow
 /// broker), sweep less often, so that it stays a small share of the reads.
 fn sweep_every(in_flight: usize) -> Duration {
     (SWEEP_EVERY * (in_flight / 500).max(1) as u32).min(Duration::from_secs(1))
+}
+
+/// Below the ids of rows made in the last [`LATECOMERS`] (on any node: ids
+/// are times first).
+fn latecomers_from() -> i64 {
+    let from = Timestamp::from_millis(Timestamp::now().as_millis() - LATECOMERS.as_millis() as i64);
+    Id::compose(from, 0, 0).as_i64() - 1
 }
 
 /// The broker topics of the outbox's events.
@@ -71,7 +84,7 @@ impl EventTopics {
 
 pub struct OutboxRelay {
     pub store: Arc<dyn Store>,
-    /// Marks go through the group commit, with the writes that made the events.
+    /// Deletions go through the group commit, with the writes that made the events.
     pub writer: Writer,
     pub broker: Arc<dyn Broker>,
     /// Where each kind of event goes.
@@ -83,14 +96,14 @@ pub struct OutboxRelay {
 
 type Acked = (i64, Result<(), BrokerError>);
 
-/// Rows handed to the broker and not yet marked published.
+/// Rows handed to the broker and not yet deleted.
 #[derive(Default)]
 struct InFlight {
     /// Acknowledgements, in the order the rows were sent.
     acks: FuturesOrdered<futures::future::BoxFuture<'static, Acked>>,
-    /// Acknowledgements taken from `acks` and not yet marked.
+    /// Acknowledgements taken from `acks` and not yet deleted.
     arrived: VecDeque<Acked>,
-    /// Ids sent and not yet marked (acknowledged or not).
+    /// Ids sent and not yet deleted (acknowledged or not).
     ids: HashSet<i64>,
     /// The highest id sent.
     cursor: Option<i64>,
@@ -181,11 +194,13 @@ impl OutboxRelay {
     async fn lead(&self, stop: &CancellationToken) -> anyhow::Result<Led> {
         let mut flight = InFlight::default();
         let started = Instant::now();
-        let (mut renewed, mut swept, mut pruned) = (started, started, started);
+        let (mut renewed, mut swept) = (started, started);
+        // The first read is from the oldest row.
+        let mut swept_all: Option<Instant> = None;
         let mut sampled: Option<Instant> = None;
         loop {
             let (acked, failed) = flight.take_acked();
-            self.mark(&mut flight, &acked).await?;
+            self.delete_acked(&mut flight, &acked).await?;
             if let Some(e) = failed {
                 return Err(anyhow::Error::new(e).context("the broker refused an event; sending again from the oldest unmarked"));
             }
@@ -203,25 +218,24 @@ impl OutboxRelay {
                 sampled = Some(Instant::now());
                 metrics::gauge!("chirp_outbox_backlog").set(self.store.outbox_backlog().await? as f64);
             }
-            if pruned.elapsed() >= PRUNE_EVERY {
-                pruned = Instant::now();
-                let before = Timestamp::from_millis(Timestamp::now().as_millis() - KEEP_PUBLISHED.as_millis() as i64);
-                if let Err(e) = self.store.prune_published(before).await {
-                    tracing::warn!(error = %e, "outbox relay: pruning failed");
-                }
-            }
 
             let mut full_page = false;
             if flight.room() > 0 {
-                // Past the last id sent; from the oldest when nothing is in
-                // flight or a sweep is due (latecomers below the cursor).
+                // Past the last id sent; from the last LATECOMERS when nothing
+                // is in flight or a sweep is due (rows below the cursor), and
+                // from the oldest row every FULL_SWEEP_EVERY.
                 let sweep = flight.is_empty() || swept.elapsed() >= sweep_every(flight.ids.len());
+                let full = swept_all.is_none_or(|at| at.elapsed() >= FULL_SWEEP_EVERY);
                 let (after, limit) = match flight.cursor {
                     Some(cursor) if !sweep => (cursor, flight.room().min(FETCH as usize)),
-                    _ => (i64::MIN, (flight.ids.len() + flight.room().min(FETCH as usize))),
+                    _ if full => (i64::MIN, (flight.ids.len() + flight.room().min(FETCH as usize))),
+                    _ => (latecomers_from(), (flight.ids.len() + flight.room().min(FETCH as usize))),
                 };
                 if sweep {
                     swept = Instant::now();
+                    if full {
+                        swept_all = Some(swept);
+                    }
                 }
                 let limit = u32::try_from(limit).unwrap_or(u32::MAX);
                 let rows = self.store.unpublished(after, limit).await?;
@@ -257,10 +271,10 @@ impl OutboxRelay {
         Ok(())
     }
 
-    /// Marks `acked` published and forgets them.
-    async fn mark(&self, flight: &mut InFlight, acked: &[i64]) -> anyhow::Result<()> {
+    /// Deletes the rows of `acked` and forgets them.
+    async fn delete_acked(&self, flight: &mut InFlight, acked: &[i64]) -> anyhow::Result<()> {
         for chunk in acked.chunks(FETCH as usize) {
-            self.writer.published(chunk.to_vec(), Timestamp::now()).await?;
+            self.writer.published(chunk.to_vec()).await?;
             for id in chunk {
                 flight.ids.remove(id);
             }

@@ -181,6 +181,17 @@ impl TweetCache {
 
     /// The tweets among `ids` that exist, in the order of `ids`, as `viewer` sees them.
     pub async fn tweets(&self, ids: &[Id], viewer: Option<Id>) -> Result<Vec<Tweet>, StoreError> {
+        self.hydrate(ids, viewer, true).await
+    }
+
+    /// The tweets among `ids` that exist, as no one in particular sees them,
+    /// for a caller that takes their counters from elsewhere (a write that
+    /// just changed them): counters kept past their freshness are not read again.
+    pub async fn tweets_counted_elsewhere(&self, ids: &[Id]) -> Result<Vec<Tweet>, StoreError> {
+        self.hydrate(ids, None, false).await
+    }
+
+    async fn hydrate(&self, ids: &[Id], viewer: Option<Id>, refresh_counters: bool) -> Result<Vec<Tweet>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -191,7 +202,7 @@ impl TweetCache {
         for id in ids {
             match self.bodies.get(&id.as_i64()) {
                 Some(body) => {
-                    if body.counters().fresh_until < now {
+                    if refresh_counters && body.counters().fresh_until < now {
                         stale.push(*id);
                     }
                     bodies.insert(id.as_i64(), body);

@@ -103,13 +103,16 @@ impl Tweets {
     /// (the like count is the one the write returned).
     pub async fn like(&self, user: Id, tweet: Id) -> Result<(Change, Tweet)> {
         // The tweet is read while the like is written: the answer takes the
-        // like count from the write. Read as no one in particular: whether
-        // `user` likes it is known, so their likes need not be loaded.
+        // counts from the write, so the read does not refresh them. Read as no
+        // one in particular: whether `user` likes it is known, so their likes
+        // need not be loaded.
         let ids = [tweet];
-        let (written, read) = tokio::join!(self.writer.like(user, tweet, self.ids.next_id()), self.cache.tweets(&ids, None));
-        let (added, like_count) = written?;
+        let (written, read) =
+            tokio::join!(self.writer.like(user, tweet, self.ids.next_id()), self.cache.tweets_counted_elsewhere(&ids));
+        let (added, like_count, view_count) = written?;
         let mut tweet = read?.pop().ok_or(Error::NotFound)?;
         tweet.like_count = like_count;
+        tweet.view_count = view_count;
         tweet.liked_by_me = true;
         Ok((if added { Change::Created } else { Change::AlreadyThere }, tweet))
     }

@@ -1,6 +1,6 @@
 //! Group commit for every counted write: likes, unlikes, follows, unfollows,
-//! tweets and views, and for the outbox relay's marks and the notification
-//! consumer's inserts, so that a like, its event's mark and its notification
+//! tweets and views, and for the outbox relay's deletions and the notification
+//! consumer's inserts, so that a like, its event's deletion and its notification
 //! share commits instead of taking one each. Requests queue on a channel,
 //! and one worker writes everything queued so far in a single transaction
 //! (the Store's [`WriteStore::apply`]). While a write runs, the next batch gathers, so
@@ -155,7 +155,7 @@ impl Worker {
     fn written(&self, write: &Write, written: &Written, changed: &mut Vec<Stamp>) -> bool {
         let cache = &self.cache;
         match (write, written) {
-            (Write::Like { user, tweet, .. }, Written::Like { added, like_count }) => {
+            (Write::Like { user, tweet, .. }, Written::Like { added, like_count, .. }) => {
                 cache.like_written(*user, *tweet, added.then_some(true), *like_count);
                 if *added {
                     changed.extend([Stamp::Tweet(*tweet), Stamp::Likes(*user)]);
@@ -197,10 +197,11 @@ impl Worker {
 
 /// The typed front of the queue: one method a write.
 impl Writer {
-    /// Likes a tweet: whether the like is new, and the like count after it.
-    pub async fn like(&self, user: Id, tweet: Id, event_id: Id) -> Result<(bool, i64)> {
+    /// Likes a tweet: whether the like is new, and the tweet's like and
+    /// view counts after it.
+    pub async fn like(&self, user: Id, tweet: Id, event_id: Id) -> Result<(bool, i64, i64)> {
         match self.write(Write::Like { user, tweet, at: Timestamp::now(), event_id }).await? {
-            Written::Like { added, like_count } => Ok((added, like_count)),
+            Written::Like { added, like_count, view_count } => Ok((added, like_count, view_count)),
             other => Err(mismatch(other)),
         }
     }
@@ -237,9 +238,9 @@ impl Writer {
         }
     }
 
-    /// Marks outbox rows published.
-    pub async fn published(&self, ids: Vec<i64>, at: Timestamp) -> Result<()> {
-        match self.write(Write::Published { ids, at }).await? {
+    /// Deletes outbox rows the broker acknowledged.
+    pub async fn published(&self, ids: Vec<i64>) -> Result<()> {
+        match self.write(Write::Published { ids }).await? {
             Written::Published => Ok(()),
             other => Err(mismatch(other)),
         }

@@ -83,12 +83,9 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Takes or renews the lease `name` for `holder`; false while another holder's lease runs.
     async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError>;
 
-    /// The oldest unpublished events with an id above `after`, in order
-    /// (`i64::MIN`: from the oldest).
+    /// The oldest events with an id above `after`, in order (`i64::MIN`:
+    /// from the oldest). The outbox holds only events still to publish.
     async fn unpublished(&self, after: i64, limit: u32) -> Result<Vec<OutboxMessage>, StoreError>;
-
-    /// Forgets events published before `before`; returns how many.
-    async fn prune_published(&self, before: Timestamp) -> Result<u64, StoreError>;
 
     /// How many events wait to be published.
     async fn outbox_backlog(&self) -> Result<i64, StoreError>;

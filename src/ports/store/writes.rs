@@ -51,7 +51,6 @@ pub enum Write {
     /// Outbox rows the broker acknowledged (the relay).
     Published {
         ids: Vec<i64>,
-        at: Timestamp,
     },
     /// Notifications to store (the consumer): none twice, none whose tweet is gone.
     Notify(Vec<NewNotification>),
@@ -60,10 +59,11 @@ pub enum Write {
 /// What one write did, with the counters as it left them.
 #[derive(Clone, Debug)]
 pub enum Written {
-    /// Whether the like is new, and the tweet's like count after it.
+    /// Whether the like is new, and the tweet's counts after it.
     Like {
         added: bool,
         like_count: i64,
+        view_count: i64,
     },
     /// Whether there was a like to take back, and the like count after it.
     Unlike {
@@ -139,8 +139,9 @@ pub(super) trait BatchTx: Send {
     async fn add_to_users(&mut self, deltas: &[(i64, i64, i64, i64)]) -> Result<(), StoreError>;
     /// Appends events to the outbox.
     async fn append_outbox(&mut self, events: &[(OutboxMessage, Timestamp)]) -> Result<(), StoreError>;
-    /// Marks outbox rows published.
-    async fn mark_published(&mut self, ids: &[i64], at: Timestamp) -> Result<(), StoreError>;
+    /// Deletes outbox rows the broker acknowledged: the outbox holds only
+    /// what is still to be published.
+    async fn delete_published(&mut self, ids: &[i64]) -> Result<(), StoreError>;
     /// Inserts notifications, skipping those already there (the same owner,
     /// actor, tweet and kind) and those whose tweet is gone; returns the ids
     /// inserted.
@@ -331,7 +332,8 @@ async fn apply_one(
             if added && owner != user.as_i64() {
                 tally.outbox.push((like_event(*event_id, *tweet, Id::from_i64(owner), *user, *at), *at));
             }
-            Written::Like { added, like_count }
+            let view_count = missing!(tally.tweet(*tweet)).view_count;
+            Written::Like { added, like_count, view_count }
         }
         Write::Unlike { user, tweet } => {
             missing!(tally.tweet(*tweet));
@@ -381,8 +383,8 @@ async fn apply_one(
             tally.tweet_deltas.entry(tweet.as_i64()).or_default().1 += 1;
             Written::View { view_count }
         }
-        Write::Published { ids, at } => {
-            tx.mark_published(ids, *at).await?;
+        Write::Published { ids } => {
+            tx.delete_published(ids).await?;
             Written::Published
         }
         Write::Notify(batch) => {

@@ -40,7 +40,7 @@ impl OutboxStore for PostgresStore {
     }
 
     async fn unpublished(&self, after: i64, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
-        sqlx::query_as("SELECT id, kind, key, payload FROM outbox WHERE published_at IS NULL AND id > $1 ORDER BY id LIMIT $2")
+        sqlx::query_as("SELECT id, kind, key, payload FROM outbox WHERE id > $1 ORDER BY id LIMIT $2")
             .bind(after)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
@@ -48,17 +48,8 @@ impl OutboxStore for PostgresStore {
             .map_err(err)
     }
 
-    async fn prune_published(&self, before: Timestamp) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1")
-            .bind(before.as_millis())
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(done.rows_affected())
-    }
-
     async fn outbox_backlog(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetch_one(&self.pool).await.map_err(err)
+        sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(&self.pool).await.map_err(err)
     }
 }
 

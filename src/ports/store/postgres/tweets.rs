@@ -70,7 +70,16 @@ impl TweetStore for PostgresStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(err)?;
-        // Likes and media rows go with the tweet (ON DELETE CASCADE).
+        // Media rows go with the tweet (ON DELETE CASCADE); likes and
+        // notifications are deleted here (see migration 0010). The tweet's
+        // lock above makes a like or notification batch touching it wait.
+        sqlx::query("DELETE FROM likes WHERE tweet_id = $1").bind(id.as_i64()).execute(&mut *tx).await.map_err(err)?;
+        sqlx::query("DELETE FROM notifications WHERE owner_id = $1 AND tweet_id = $2")
+            .bind(author)
+            .bind(id.as_i64())
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
         sqlx::query("DELETE FROM tweets WHERE id = $1").bind(id.as_i64()).execute(&mut *tx).await.map_err(err)?;
         sqlx::query("UPDATE users SET tweets_count = tweets_count - 1 WHERE id = $1")
             .bind(author)

@@ -194,25 +194,22 @@ impl BatchTx for Batch<'_> {
         Ok(())
     }
 
-    async fn mark_published(&mut self, ids: &[i64], at: Timestamp) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET published_at = $1 WHERE published_at IS NULL AND id = ANY($2)")
-            .bind(at.as_millis())
-            .bind(ids)
-            .execute(&mut *self.0)
-            .await
-            .map_err(err)?;
+    async fn delete_published(&mut self, ids: &[i64]) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM outbox WHERE id = ANY($1)").bind(ids).execute(&mut *self.0).await.map_err(err)?;
         Ok(())
     }
 
     async fn insert_notifications(&mut self, batch: &[NewNotification]) -> Result<HashSet<i64>, StoreError> {
-        // One statement for the batch, from arrays.
+        // One statement for the batch, from arrays. The tweet is locked as a
+        // foreign key would lock it: a deletion waits for this transaction,
+        // then removes what it inserted (or this waits, then finds it gone).
         let column = |f: fn(&NewNotification) -> i64| batch.iter().map(f).collect::<Vec<i64>>();
         let kinds: Vec<&str> = batch.iter().map(|n| n.kind).collect();
         let inserted: Vec<(i64,)> = sqlx::query_as(
             "INSERT INTO notifications (id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
              SELECT v.* FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[]) \
                AS v(id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
-             WHERE EXISTS (SELECT 1 FROM tweets t WHERE t.id = v.tweet_id) \
+             WHERE EXISTS (SELECT 1 FROM tweets t WHERE t.id = v.tweet_id FOR KEY SHARE) \
              ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind(column(|n| n.id.as_i64()))

@@ -41,7 +41,7 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn unpublished(&self, after: i64, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
-        sqlx::query_as("SELECT id, kind, key, payload FROM outbox WHERE published_at IS NULL AND id > ? ORDER BY id LIMIT ?")
+        sqlx::query_as("SELECT id, kind, key, payload FROM outbox WHERE id > ? ORDER BY id LIMIT ?")
             .bind(after)
             .bind(limit)
             .fetch_all(&self.reader)
@@ -49,17 +49,8 @@ impl OutboxStore for SqliteStore {
             .map_err(err)
     }
 
-    async fn prune_published(&self, before: Timestamp) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?")
-            .bind(before.as_millis())
-            .execute(&self.writer)
-            .await
-            .map_err(err)?;
-        Ok(done.rows_affected())
-    }
-
     async fn outbox_backlog(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetch_one(&self.reader).await.map_err(err)
+        sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(&self.reader).await.map_err(err)
     }
 }
 

@@ -325,10 +325,9 @@ impl BatchTx for Batch<'_> {
         Ok(())
     }
 
-    async fn mark_published(&mut self, ids: &[i64], at: Timestamp) -> Result<(), StoreError> {
+    async fn delete_published(&mut self, ids: &[i64]) -> Result<(), StoreError> {
         for &id in ids {
-            let sql = "UPDATE outbox SET published_at = ? WHERE id = ? AND published_at IS NULL";
-            self.execute(sql, [at.as_millis(), id])?;
+            self.execute("DELETE FROM outbox WHERE id = ?", [id])?;
         }
         Ok(())
     }
