@@ -133,19 +133,31 @@ pub(super) trait BatchTx: Send {
     async fn delete_follow(&mut self, follower: Id, followee: Id) -> Result<bool, StoreError>;
     /// Inserts tweets and their media.
     async fn insert_tweets(&mut self, tweets: &[&NewTweet]) -> Result<(), StoreError>;
-    /// Adds to tweets' like and view counts: (id, likes, views).
-    async fn add_to_tweets(&mut self, deltas: &[(i64, i64, i64)]) -> Result<(), StoreError>;
-    /// Adds to users' counts: (id, followers, followings, tweets).
-    async fn add_to_users(&mut self, deltas: &[(i64, i64, i64, i64)]) -> Result<(), StoreError>;
-    /// Appends events to the outbox.
-    async fn append_outbox(&mut self, events: &[(OutboxMessage, Timestamp)]) -> Result<(), StoreError>;
-    /// Deletes outbox rows the broker acknowledged: the outbox holds only
-    /// what is still to be published.
-    async fn delete_published(&mut self, ids: &[i64]) -> Result<(), StoreError>;
+    /// The batch's last writes, gathered over all of its writes (see [`BatchEnd`]).
+    async fn finish(&mut self, end: &BatchEnd<'_>) -> Result<(), StoreError>;
     /// Inserts notifications, skipping those already there (the same owner,
     /// actor, tweet and kind) and those whose tweet is gone; returns the ids
     /// inserted.
     async fn insert_notifications(&mut self, batch: &[NewNotification]) -> Result<HashSet<i64>, StoreError>;
+}
+
+/// What a batch writes last, for all of its writes at once.
+pub(super) struct BatchEnd<'a> {
+    /// Added to tweets' like and view counts: (id, likes, views), in id order.
+    pub tweets: &'a [(i64, i64, i64)],
+    /// Added to users' counts: (id, followers, followings, tweets), in id order.
+    pub users: &'a [(i64, i64, i64, i64)],
+    /// Events appended to the outbox.
+    pub outbox: &'a [(OutboxMessage, Timestamp)],
+    /// Outbox rows the broker acknowledged, deleted: the outbox holds only
+    /// what is still to be published.
+    pub published: &'a [i64],
+}
+
+impl BatchEnd<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.tweets.is_empty() && self.users.is_empty() && self.outbox.is_empty() && self.published.is_empty()
+    }
 }
 
 /// Runs a batch on an open transaction (the caller commits).
@@ -157,6 +169,7 @@ pub(super) async fn run_batch(tx: &mut dyn BatchTx, writes: &[Write]) -> Result<
         tweet_deltas: HashMap::new(),
         user_deltas: HashMap::new(),
         outbox: Vec::new(),
+        published: Vec::new(),
     };
     let ahead = insert_ahead(tx, &tally, writes).await?;
     let mut outcomes = Vec::with_capacity(writes.len());
@@ -166,12 +179,13 @@ pub(super) async fn run_batch(tx: &mut dyn BatchTx, writes: &[Write]) -> Result<
     let mut tweet_deltas: Vec<_> =
         tally.tweet_deltas.into_iter().filter(|(_, d)| *d != (0, 0)).map(|(id, (l, v))| (id, l, v)).collect();
     tweet_deltas.sort_unstable();
-    tx.add_to_tweets(&tweet_deltas).await?;
     let mut user_deltas: Vec<_> =
         tally.user_deltas.into_iter().filter(|(_, d)| *d != (0, 0, 0)).map(|(id, (a, b, c))| (id, a, b, c)).collect();
     user_deltas.sort_unstable();
-    tx.add_to_users(&user_deltas).await?;
-    tx.append_outbox(&tally.outbox).await?;
+    let end = BatchEnd { tweets: &tweet_deltas, users: &user_deltas, outbox: &tally.outbox, published: &tally.published };
+    if !end.is_empty() {
+        tx.finish(&end).await?;
+    }
     Ok(outcomes)
 }
 
@@ -277,6 +291,8 @@ struct Tally {
     /// Per user: followers, followings and tweets to add.
     user_deltas: HashMap<i64, (i64, i64, i64)>,
     outbox: Vec<(OutboxMessage, Timestamp)>,
+    /// Outbox rows to delete.
+    published: Vec<i64>,
 }
 
 impl Tally {
@@ -384,7 +400,7 @@ async fn apply_one(
             Written::View { view_count }
         }
         Write::Published { ids } => {
-            tx.delete_published(ids).await?;
+            tally.published.extend_from_slice(ids);
             Written::Published
         }
         Write::Notify(batch) => {

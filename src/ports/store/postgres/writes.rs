@@ -2,7 +2,8 @@
 //! the tweet rows, then the user rows, it touches, each in id order (the
 //! order `delete_tweet` takes them too), so batches from several nodes
 //! cannot deadlock and no row it checked can vanish before it commits.
-//! Counters and outbox events go in one statement each, from arrays.
+//! Counters, new outbox events and the deletion of published ones go in one
+//! statement at the end of the batch, from arrays.
 
 use std::collections::HashSet;
 
@@ -11,8 +12,8 @@ use sqlx::{PgConnection, Postgres};
 
 use super::{PostgresStore, err};
 use crate::domain::{Id, Media, Timestamp, User};
-use crate::ports::store::writes::{BatchTx, TweetRowCounts, Write, WriteStore, Written, run_batch};
-use crate::ports::store::{NewNotification, NewTweet, OutboxMessage, StoreError, USER_COLUMNS, UserRow};
+use crate::ports::store::writes::{BatchEnd, BatchTx, TweetRowCounts, Write, WriteStore, Written, run_batch};
+use crate::ports::store::{NewNotification, NewTweet, StoreError, USER_COLUMNS, UserRow};
 
 #[async_trait]
 impl WriteStore for PostgresStore {
@@ -130,72 +131,50 @@ impl BatchTx for Batch<'_> {
         Ok(())
     }
 
-    async fn add_to_tweets(&mut self, deltas: &[(i64, i64, i64)]) -> Result<(), StoreError> {
-        if deltas.is_empty() {
-            return Ok(());
-        }
-        let (ids, likes, views) = unzip3(deltas.iter().copied());
+    async fn finish(&mut self, end: &BatchEnd<'_>) -> Result<(), StoreError> {
+        // One statement, one round trip: its parts touch different rows (the
+        // counted tweets and users are locked already, the new events are
+        // not among the published ones), so that they run on one snapshot
+        // changes nothing.
+        let (tweet_ids, likes, views) = unzip3(end.tweets.iter().copied());
+        let user_ids: Vec<i64> = end.users.iter().map(|u| u.0).collect();
+        let (followers, followings, tweets) = unzip3(end.users.iter().map(|&(_, a, b, c)| (a, b, c)));
+        let event_ids: Vec<i64> = end.outbox.iter().map(|(m, _)| m.id).collect();
+        let kinds: Vec<&str> = end.outbox.iter().map(|(m, _)| m.kind.as_str()).collect();
+        let keys: Vec<&str> = end.outbox.iter().map(|(m, _)| m.key.as_str()).collect();
+        let payloads: Vec<&str> = end.outbox.iter().map(|(m, _)| m.payload.as_str()).collect();
+        let times: Vec<i64> = end.outbox.iter().map(|(_, at)| at.as_millis()).collect();
         sqlx::query(
-            "UPDATE tweets t SET like_count = t.like_count + d.likes, view_count = t.view_count + d.views \
-             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS d(id, likes, views) WHERE t.id = d.id",
+            "WITH tweets_counted AS ( \
+               UPDATE tweets t SET like_count = t.like_count + d.likes, view_count = t.view_count + d.views \
+               FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS d(id, likes, views) WHERE t.id = d.id), \
+             users_counted AS ( \
+               UPDATE users u SET followers_count = u.followers_count + d.followers, \
+                 followings_count = u.followings_count + d.followings, tweets_count = u.tweets_count + d.tweets \
+               FROM unnest($4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[]) AS d(id, followers, followings, tweets) \
+               WHERE u.id = d.id), \
+             appended AS ( \
+               INSERT INTO outbox (id, kind, key, payload, created_at) \
+               SELECT * FROM unnest($8::bigint[], $9::text[], $10::text[], $11::text[], $12::bigint[])), \
+             published AS (DELETE FROM outbox WHERE id = ANY($13)) \
+             SELECT 1",
         )
-        .bind(ids)
+        .bind(tweet_ids)
         .bind(likes)
         .bind(views)
-        .execute(&mut *self.0)
-        .await
-        .map_err(err)?;
-        Ok(())
-    }
-
-    async fn add_to_users(&mut self, deltas: &[(i64, i64, i64, i64)]) -> Result<(), StoreError> {
-        if deltas.is_empty() {
-            return Ok(());
-        }
-        let (ids, rest): (Vec<i64>, Vec<(i64, i64, i64)>) = deltas.iter().map(|(id, a, b, c)| (*id, (*a, *b, *c))).unzip();
-        let (followers, followings, tweets) = unzip3(rest.into_iter());
-        sqlx::query(
-            "UPDATE users u SET followers_count = u.followers_count + d.followers, \
-             followings_count = u.followings_count + d.followings, tweets_count = u.tweets_count + d.tweets \
-             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS d(id, followers, followings, tweets) \
-             WHERE u.id = d.id",
-        )
-        .bind(ids)
+        .bind(user_ids)
         .bind(followers)
         .bind(followings)
         .bind(tweets)
-        .execute(&mut *self.0)
-        .await
-        .map_err(err)?;
-        Ok(())
-    }
-
-    async fn append_outbox(&mut self, events: &[(OutboxMessage, Timestamp)]) -> Result<(), StoreError> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let ids: Vec<i64> = events.iter().map(|(m, _)| m.id).collect();
-        let kinds: Vec<&str> = events.iter().map(|(m, _)| m.kind.as_str()).collect();
-        let keys: Vec<&str> = events.iter().map(|(m, _)| m.key.as_str()).collect();
-        let payloads: Vec<&str> = events.iter().map(|(m, _)| m.payload.as_str()).collect();
-        let times: Vec<i64> = events.iter().map(|(_, at)| at.as_millis()).collect();
-        sqlx::query(
-            "INSERT INTO outbox (id, kind, key, payload, created_at) \
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[])",
-        )
-        .bind(ids)
+        .bind(event_ids)
         .bind(kinds)
         .bind(keys)
         .bind(payloads)
         .bind(times)
+        .bind(end.published)
         .execute(&mut *self.0)
         .await
         .map_err(err)?;
-        Ok(())
-    }
-
-    async fn delete_published(&mut self, ids: &[i64]) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM outbox WHERE id = ANY($1)").bind(ids).execute(&mut *self.0).await.map_err(err)?;
         Ok(())
     }
 

@@ -33,8 +33,8 @@ use tokio::sync::oneshot;
 
 use super::{SqliteStore, err};
 use crate::domain::{Id, Media, Timestamp, User};
-use crate::ports::store::writes::{BatchTx, TweetRowCounts, Write, WriteStore, Written, run_batch};
-use crate::ports::store::{NewNotification, NewTweet, OutboxMessage, StoreError, USER_COLUMNS, UserRow, transient};
+use crate::ports::store::writes::{BatchEnd, BatchTx, TweetRowCounts, Write, WriteStore, Written, run_batch};
+use crate::ports::store::{NewNotification, NewTweet, StoreError, USER_COLUMNS, UserRow, transient};
 
 type Outcomes = Vec<Result<Written, StoreError>>;
 
@@ -300,33 +300,21 @@ impl BatchTx for Batch<'_> {
         Ok(())
     }
 
-    async fn add_to_tweets(&mut self, deltas: &[(i64, i64, i64)]) -> Result<(), StoreError> {
-        for &(id, likes, views) in deltas {
+    async fn finish(&mut self, end: &BatchEnd<'_>) -> Result<(), StoreError> {
+        for &(id, likes, views) in end.tweets {
             let sql = "UPDATE tweets SET like_count = like_count + ?, view_count = view_count + ? WHERE id = ?";
             self.execute(sql, [likes, views, id])?;
         }
-        Ok(())
-    }
-
-    async fn add_to_users(&mut self, deltas: &[(i64, i64, i64, i64)]) -> Result<(), StoreError> {
-        for &(id, followers, followings, tweets) in deltas {
+        for &(id, followers, followings, tweets) in end.users {
             let sql = "UPDATE users SET followers_count = followers_count + ?, followings_count = followings_count + ?, \
                        tweets_count = tweets_count + ? WHERE id = ?";
             self.execute(sql, [followers, followings, tweets, id])?;
         }
-        Ok(())
-    }
-
-    async fn append_outbox(&mut self, events: &[(OutboxMessage, Timestamp)]) -> Result<(), StoreError> {
-        for (m, at) in events {
+        for (m, at) in end.outbox {
             let sql = "INSERT INTO outbox (id, kind, key, payload, created_at) VALUES (?, ?, ?, ?, ?)";
             self.execute(sql, params![m.id, m.kind, m.key, m.payload, at.as_millis()])?;
         }
-        Ok(())
-    }
-
-    async fn delete_published(&mut self, ids: &[i64]) -> Result<(), StoreError> {
-        for &id in ids {
+        for &id in end.published {
             self.execute("DELETE FROM outbox WHERE id = ?", [id])?;
         }
         Ok(())
