@@ -19,7 +19,15 @@ struct Kept {
 }
 
 impl Kept {
+    /// Whether a ready timeline can take `id` (see [`HomeTimelines::push`]).
+    fn takes(&self, id: i64) -> bool {
+        !self.ready || self.complete || self.ids.first().is_some_and(|&oldest| id >= oldest)
+    }
+
     fn insert(&mut self, id: i64, cap: usize) {
+        if !self.takes(id) {
+            return;
+        }
         if let Err(at) = self.ids.binary_search(&id) {
             self.ids.insert(at, id);
         }
@@ -85,6 +93,13 @@ impl HomeTimelines for MemoryHomeTimelines {
             return Ok(());
         }
         kept.complete = complete;
+        if !complete {
+            // Pushes made during the build that are older than what was read
+            // may have gaps below them.
+            if let Some(oldest) = newest.iter().map(|id| id.as_i64()).min() {
+                kept.ids.retain(|&id| id >= oldest);
+            }
+        }
         for id in newest {
             kept.insert(id.as_i64(), self.cap);
         }
@@ -104,9 +119,16 @@ impl HomeTimelines for MemoryHomeTimelines {
     async fn remove(&self, users: &[Id], tweet: Id) -> Result<(), CacheError> {
         for user in users {
             if let Some(entry) = self.kept.get(&user.as_i64()) {
-                let mut kept = Self::lock(&entry);
-                if let Ok(at) = kept.ids.binary_search(&tweet.as_i64()) {
-                    kept.ids.remove(at);
+                let drop = {
+                    let mut kept = Self::lock(&entry);
+                    if let Ok(at) = kept.ids.binary_search(&tweet.as_i64()) {
+                        kept.ids.remove(at);
+                    }
+                    // Nothing left to say where it starts: built again when next read.
+                    kept.ready && !kept.complete && kept.ids.is_empty()
+                };
+                if drop {
+                    self.kept.invalidate(&user.as_i64());
                 }
             }
         }

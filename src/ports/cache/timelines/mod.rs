@@ -53,10 +53,15 @@ pub trait HomeTimelines: Send + Sync + 'static {
     async fn finish_build(&self, ticket: BuildTicket, newest: &[Id], complete: bool) -> Result<(), CacheError>;
 
     /// Adds `tweet` to the timelines of `users` that are kept (the others
-    /// are built when next read).
+    /// are built when next read). A kept timeline that is not complete holds
+    /// every tweet from its oldest id up, and takes no tweet older than
+    /// that: pushes arrive in any order (from several partitions, or again),
+    /// and the tweets between an older one and the oldest kept may have been
+    /// trimmed, so keeping it would make a page skip them.
     async fn push(&self, users: &[Id], tweet: Id) -> Result<(), CacheError>;
 
-    /// Takes `tweet` out of the timelines of `users` that are kept.
+    /// Takes `tweet` out of the timelines of `users` that are kept (one that
+    /// is left with no id and is not complete is no longer kept).
     async fn remove(&self, users: &[Id], tweet: Id) -> Result<(), CacheError>;
 
     /// Stops keeping `user`'s timeline (the next read rebuilds it).
@@ -97,6 +102,45 @@ mod tests {
         assert_eq!(page, KeptPage { ids: ids(&[40, 30, 20]), exhaustive: false });
         let full = homes.page(user, None, 2).await.unwrap().unwrap();
         assert!(full.exhaustive, "a full page is exact");
+    }
+
+    /// The trimmed timeline [60, 50, 40] (30 and older dropped) loses 40 and
+    /// 50 to deletions, then is pushed 30 again (a late or repeated push):
+    /// kept, a page of one after 60 would be 30, skipping the 35 that the
+    /// trim dropped. A build that is not complete drops pushes older than
+    /// what it read, and a timeline emptied by deletions is built again.
+    async fn no_push_makes_a_page_skip_a_tweet(homes: &dyn HomeTimelines, user: Id) {
+        let ticket = homes.begin_build(user).await.unwrap();
+        homes.push(&[user], Id::from_i64(5)).await.unwrap();
+        homes.finish_build(ticket, &ids(&[40, 35, 30, 20]), false).await.unwrap();
+        let page = homes.page(user, None, 10).await.unwrap().unwrap();
+        assert_eq!(page, KeptPage { ids: ids(&[40, 35, 30]), exhaustive: false }, "5 dropped, 20 trimmed");
+        homes.push(&[user], Id::from_i64(50)).await.unwrap();
+        homes.push(&[user], Id::from_i64(60)).await.unwrap();
+        homes.remove(&[user], Id::from_i64(40)).await.unwrap();
+        homes.remove(&[user], Id::from_i64(50)).await.unwrap();
+        homes.push(&[user], Id::from_i64(30)).await.unwrap();
+        homes.push(&[user], Id::from_i64(10)).await.unwrap();
+        let page = homes.page(user, Some(Id::from_i64(60)), 1).await.unwrap().unwrap();
+        assert!(!page.exhaustive && page.ids.is_empty(), "the database answers: {page:?}");
+        homes.push(&[user], Id::from_i64(65)).await.unwrap();
+        assert_eq!(homes.page(user, None, 2).await.unwrap().unwrap(), KeptPage { ids: ids(&[65, 60]), exhaustive: true });
+        homes.remove(&[user], Id::from_i64(65)).await.unwrap();
+        homes.remove(&[user], Id::from_i64(60)).await.unwrap();
+        assert_eq!(homes.page(user, None, 1).await.unwrap(), None, "emptied: built again when next read");
+    }
+
+    #[tokio::test]
+    async fn no_push_makes_a_page_skip_a_tweet_in_process() {
+        no_push_makes_a_page_skip_a_tweet(&MemoryHomeTimelines::new(1 << 20, 3), Id::from_i64(1)).await;
+    }
+
+    #[tokio::test]
+    async fn no_push_makes_a_page_skip_a_tweet_in_redis() {
+        let Ok(url) = std::env::var("CHIRP_TEST_REDIS_URL") else { return };
+        let prefix = format!("chirp-test-{:016x}:", rand::random::<u64>());
+        let redis = crate::ports::cache::RedisCache::connect(&url, &prefix).await.unwrap();
+        no_push_makes_a_page_skip_a_tweet(&RedisHomeTimelines::new(redis, 3), Id::from_i64(1)).await;
     }
 
     #[tokio::test]

@@ -21,20 +21,26 @@ fn member(id: Id) -> String {
 }
 
 /// Adds ARGV[1] to each kept (ready or building) timeline in KEYS, then
-/// trims ready ones to ARGV[2] ids.
+/// trims ready ones to ARGV[2] ids. A ready timeline that is not complete
+/// takes no id older than its oldest (see `HomeTimelines::push`); its first
+/// member is a marker (`~` sorts after every digit) only when it holds no id.
 static PUSH: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
         local cap = tonumber(ARGV[2])
         for _, k in ipairs(KEYS) do
           if redis.call('ZSCORE', k, '~r') then
-            redis.call('ZADD', k, 0, ARGV[1])
-            local markers = 1
-            if redis.call('ZSCORE', k, '~c') then markers = 2 end
-            local excess = redis.call('ZCARD', k) - markers - cap
-            if excess > 0 then
-              redis.call('ZREMRANGEBYRANK', k, 0, excess - 1)
-              redis.call('ZREM', k, '~c')
+            local complete = redis.call('ZSCORE', k, '~c')
+            local oldest = redis.call('ZRANGE', k, 0, 0)[1]
+            if complete or (oldest and string.byte(oldest, 1) ~= 126 and ARGV[1] >= oldest) then
+              redis.call('ZADD', k, 0, ARGV[1])
+              local markers = 1
+              if complete then markers = 2 end
+              local excess = redis.call('ZCARD', k) - markers - cap
+              if excess > 0 then
+                redis.call('ZREMRANGEBYRANK', k, 0, excess - 1)
+                redis.call('ZREM', k, '~c')
+              end
             end
           elseif redis.call('EXISTS', k) == 1 then
             redis.call('ZADD', k, 0, ARGV[1])
@@ -46,13 +52,22 @@ static PUSH: LazyLock<redis::Script> = LazyLock::new(|| {
 });
 
 /// Finishes build ARGV[1] of KEYS[1]: ARGV[2] cap, ARGV[3] complete ("1"),
-/// ARGV[4] seconds to keep, ARGV[5..] the ids read.
+/// ARGV[4] seconds to keep, ARGV[5..] the ids read. Not complete: pushes made
+/// during the build that are older than the oldest id read are dropped (the
+/// tweets between them and it may be missing).
 static FINISH: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
         local k = KEYS[1]
         if not redis.call('ZSCORE', k, ARGV[1]) then return 0 end
         redis.call('ZREM', k, ARGV[1])
+        if ARGV[3] ~= '1' and #ARGV >= 5 then
+          local oldest = ARGV[5]
+          for i = 6, #ARGV do
+            if ARGV[i] < oldest then oldest = ARGV[i] end
+          end
+          redis.call('ZREMRANGEBYLEX', k, '-', '(' .. oldest)
+        end
         for i = 5, #ARGV, 500 do
           local args = {}
           for j = i, math.min(i + 499, #ARGV) do
@@ -74,6 +89,23 @@ static FINISH: LazyLock<redis::Script> = LazyLock::new(|| {
         end
         redis.call('EXPIRE', k, ARGV[4])
         return 1
+        ",
+    )
+});
+
+/// Takes ARGV[1] out of each timeline in KEYS; a ready timeline that is not
+/// complete and holds no id any more is dropped, to be built when next read.
+static REMOVE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        for _, k in ipairs(KEYS) do
+          if redis.call('ZREM', k, ARGV[1]) == 1 and redis.call('ZSCORE', k, '~r')
+              and not redis.call('ZSCORE', k, '~c') then
+            local oldest = redis.call('ZRANGE', k, 0, 0)[1]
+            if not oldest or string.byte(oldest, 1) == 126 then redis.call('DEL', k) end
+          end
+        end
+        return 0
         ",
     )
 });
@@ -161,12 +193,13 @@ impl HomeTimelines for RedisHomeTimelines {
 
     async fn remove(&self, users: &[Id], tweet: Id) -> Result<(), CacheError> {
         for chunk in users.chunks(500) {
-            let mut pipe = redis::pipe();
+            let mut invocation = REMOVE.prepare_invoke();
             for user in chunk {
-                pipe.cmd("ZREM").arg(self.key(*user)).arg(member(tweet)).ignore();
+                invocation.key(self.key(*user));
             }
+            invocation.arg(member(tweet));
             let mut conn = self.redis.conn();
-            self.redis.within(pipe.query_async::<()>(&mut conn)).await?;
+            self.redis.within(invocation.invoke_async::<i64>(&mut conn)).await?;
         }
         Ok(())
     }
