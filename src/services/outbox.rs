@@ -204,7 +204,9 @@ impl OutboxRelay {
             let (acked, failed) = flight.take_acked();
             self.delete_acked(&mut flight, &acked).await?;
             if let Some(e) = failed {
-                return Err(anyhow::Error::new(e).context("the broker refused an event; sending again from the oldest unmarked"));
+                return Err(
+                    anyhow::Error::new(e).context("the broker refused an event; sending again from the oldest not deleted")
+                );
             }
             if stop.is_cancelled() {
                 return Ok(Led::Stopped);
@@ -227,18 +229,19 @@ impl OutboxRelay {
                 // is in flight or a sweep is due (rows below the cursor), and
                 // from the oldest row every FULL_SWEEP_EVERY.
                 let sweep = flight.is_empty() || swept.elapsed() >= sweep_every(flight.ids.len());
-                let full = swept_all.is_none_or(|at| at.elapsed() >= FULL_SWEEP_EVERY);
+                let page = flight.room().min(FETCH as usize);
                 let (after, limit) = match flight.cursor {
-                    Some(cursor) if !sweep => (cursor, flight.room().min(FETCH as usize)),
-                    _ if full => (i64::MIN, (flight.ids.len() + flight.room().min(FETCH as usize))),
-                    _ => (latecomers_from(), (flight.ids.len() + flight.room().min(FETCH as usize))),
-                };
-                if sweep {
-                    swept = Instant::now();
-                    if full {
-                        swept_all = Some(swept);
+                    Some(cursor) if !sweep => (cursor, page),
+                    // A sweep reads the rows in flight again, besides a page of new ones.
+                    _ => {
+                        swept = Instant::now();
+                        let full = swept_all.is_none_or(|at| at.elapsed() >= FULL_SWEEP_EVERY);
+                        if full {
+                            swept_all = Some(swept);
+                        }
+                        (if full { i64::MIN } else { latecomers_from() }, flight.ids.len() + page)
                     }
-                }
+                };
                 let limit = u32::try_from(limit).unwrap_or(u32::MAX);
                 let rows = self.store.unpublished(after, limit).await?;
                 full_page = rows.len() as u32 == limit;
