@@ -35,15 +35,14 @@ impl Graph {
         }
         let (added, user) = self.writer.follow(follower, followee, self.ids.next_id()).await?;
         if added {
-            // Whom `follower` follows changed: their kept timeline is rebuilt.
-            self.timelines.follows_changed(follower).await?;
+            self.timelines.follows_changed(follower, followee, true).await?;
         }
         Ok((if added { Change::Created } else { Change::AlreadyThere }, user))
     }
 
     pub async fn unfollow(&self, follower: Id, followee: Id) -> Result<()> {
         if self.writer.unfollow(follower, followee).await? {
-            self.timelines.follows_changed(follower).await?;
+            self.timelines.follows_changed(follower, followee, false).await?;
         }
         Ok(())
     }

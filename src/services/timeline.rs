@@ -6,7 +6,10 @@
 //!   of the accounts they follow, pushed by the fan-out worker, built from
 //!   the database when missing;
 //! - the recent tweets of each *large* account the reader follows (more than
-//!   half the fan-out limit of followers), kept per author for a second;
+//!   half the fan-out limit of followers), kept per author for a second,
+//!   and of each account the reader followed in the last two seconds (its
+//!   newest tweets went into the kept timeline at the follow; what it posts
+//!   next reaches it by the fan-out, off the request path);
 //! - the database, when neither can answer exactly (a page older than what
 //!   is kept): one query bounded by the page size per followed account.
 //!
@@ -23,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Id, Tweet};
 use crate::error::Result;
-use crate::ports::cache::HomeTimelines;
+use crate::ports::cache::{FollowChange, HomeTimelines};
 use crate::ports::store::{PageRequest, Store};
 use crate::services::tweet_cache::TweetCache;
 
@@ -31,6 +34,11 @@ use crate::services::tweet_cache::TweetCache;
 const LARGE_REFRESH: Duration = Duration::from_secs(5);
 /// How long a large account's recent tweets are kept before being read again.
 const AUTHOR_FRESHNESS: Duration = Duration::from_secs(1);
+/// How long an account just followed is also merged at read time, as large
+/// ones are: its tweets posted since the follow reach the kept timeline by
+/// the fan-out, off the request path; until they surely have, a page read
+/// on this node takes them from the account's recent tweets.
+const FOLLOW_SETTLING: Duration = Duration::from_secs(2);
 
 #[derive(Clone, Copy, Debug)]
 pub struct TimelineSettings {
@@ -64,6 +72,8 @@ pub struct Timelines {
     large: LargeAccounts,
     /// author -> (newest ids, complete)
     recent: moka::sync::Cache<i64, Arc<(Vec<Id>, bool)>>,
+    /// reader -> accounts followed in the last [`FOLLOW_SETTLING`]
+    just_followed: moka::sync::Cache<i64, Arc<Vec<Id>>>,
 }
 
 impl Timelines {
@@ -79,6 +89,7 @@ impl Timelines {
                 marked: RwLock::default(),
             },
             recent: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(AUTHOR_FRESHNESS).build(),
+            just_followed: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(FOLLOW_SETTLING).build(),
         }
     }
 
@@ -129,10 +140,26 @@ impl Timelines {
         Ok(followed)
     }
 
-    /// Whom `reader` follows changed.
-    pub async fn follows_changed(&self, reader: Id) -> Result<()> {
+    /// `reader` now follows (`followed`), or no longer follows, `account`:
+    /// the account's newest tweets go into, or out of, the kept timeline,
+    /// which stays kept (rebuilding it would read every followed account).
+    pub async fn follows_changed(&self, reader: Id, account: Id, followed: bool) -> Result<()> {
         self.large.followed.invalidate(&reader.as_i64());
-        Ok(self.homes.forget(reader).await?)
+        if !self.settings.keep {
+            return Ok(());
+        }
+        let n = self.settings.build;
+        let newest = self.store.author_tweet_ids(account, None, n).await?;
+        let complete = newest.len() < n as usize;
+        self.homes.follows_changed(reader, FollowChange { followed, newest: &newest, complete }).await?;
+        let mut settling = self.just_followed.get(&reader.as_i64()).map(|a| Vec::clone(&a)).unwrap_or_default();
+        settling.retain(|&a| a != account);
+        if followed {
+            settling.push(account);
+            self.recent.insert(account.as_i64(), Arc::new((newest, complete)));
+        }
+        self.just_followed.insert(reader.as_i64(), Arc::new(settling));
+        Ok(())
     }
 
     /// Up to `page.limit` tweets, newest first, older than `page.before`.
@@ -175,7 +202,8 @@ impl Timelines {
             return Ok(None);
         }
         let mut ids = kept.ids;
-        for author in self.large_followed(reader).await?.iter() {
+        let settling = self.just_followed.get(&reader.as_i64()).unwrap_or_default();
+        for author in self.large_followed(reader).await?.iter().chain(settling.iter()) {
             ids.extend(self.author_ids(*author, page).await?);
         }
         ids.sort_unstable_by(|a, b| b.cmp(a));

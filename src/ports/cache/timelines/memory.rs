@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::{BuildTicket, HomeTimelines, KeptPage};
+use super::{BuildTicket, FollowChange, HomeTimelines, KeptPage};
 use crate::domain::Id;
 use crate::ports::cache::CacheError;
 
@@ -36,6 +36,24 @@ impl Kept {
             self.ids.drain(..excess);
             self.complete = false;
         }
+    }
+
+    fn remove(&mut self, id: i64) {
+        if let Ok(at) = self.ids.binary_search(&id) {
+            self.ids.remove(at);
+        }
+    }
+
+    /// Keeps nothing older than `floor`: what is older is no longer known complete.
+    fn raise_floor(&mut self, floor: i64) {
+        let older = self.ids.partition_point(|&id| id < floor);
+        self.ids.drain(..older);
+        self.complete = false;
+    }
+
+    /// A ready timeline with no id that is not complete says nothing: it is built again.
+    fn says_nothing(&self) -> bool {
+        self.ready && !self.complete && self.ids.is_empty()
     }
 }
 
@@ -121,11 +139,8 @@ impl HomeTimelines for MemoryHomeTimelines {
             if let Some(entry) = self.kept.get(&user.as_i64()) {
                 let drop = {
                     let mut kept = Self::lock(&entry);
-                    if let Ok(at) = kept.ids.binary_search(&tweet.as_i64()) {
-                        kept.ids.remove(at);
-                    }
-                    // Nothing left to say where it starts: built again when next read.
-                    kept.ready && !kept.complete && kept.ids.is_empty()
+                    kept.remove(tweet.as_i64());
+                    kept.says_nothing()
                 };
                 if drop {
                     self.kept.invalidate(&user.as_i64());
@@ -135,8 +150,27 @@ impl HomeTimelines for MemoryHomeTimelines {
         Ok(())
     }
 
-    async fn forget(&self, user: Id) -> Result<(), CacheError> {
-        self.kept.invalidate(&user.as_i64());
+    async fn follows_changed(&self, user: Id, change: FollowChange<'_>) -> Result<(), CacheError> {
+        let Some(entry) = self.kept.get(&user.as_i64()) else { return Ok(()) };
+        let drop = {
+            let mut kept = Self::lock(&entry);
+            if kept.ready {
+                for id in change.newest {
+                    if change.followed {
+                        kept.insert(id.as_i64(), self.cap);
+                    } else {
+                        kept.remove(id.as_i64());
+                    }
+                }
+                if let Some(floor) = change.floor() {
+                    kept.raise_floor(floor.as_i64());
+                }
+            }
+            !kept.ready || kept.says_nothing()
+        };
+        if drop {
+            self.kept.invalidate(&user.as_i64());
+        }
         Ok(())
     }
 }

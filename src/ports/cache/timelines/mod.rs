@@ -7,8 +7,10 @@
 //! lost to a build in progress, a build first makes an empty, not-yet-ready
 //! entry that receives pushes (`begin_build`), then reads the database, then
 //! adds what it read (`finish_build`): a tweet committed after the read began
-//! is pushed after its commit, into the entry. A newer build or a `forget`
-//! replaces the entry, and the older build's finish is then dropped.
+//! is pushed after its commit, into the entry. A newer build replaces the
+//! entry, a follow or unfollow by its user drops it, and the older build's
+//! finish is then dropped. A follow or unfollow changes a ready timeline in
+//! place: the account's newest tweets go in or out.
 
 mod memory;
 mod redis;
@@ -64,8 +66,33 @@ pub trait HomeTimelines: Send + Sync + 'static {
     /// is left with no id and is not complete is no longer kept).
     async fn remove(&self, users: &[Id], tweet: Id) -> Result<(), CacheError>;
 
-    /// Stops keeping `user`'s timeline (the next read rebuilds it).
-    async fn forget(&self, user: Id) -> Result<(), CacheError>;
+    /// `user` now follows (`followed`), or no longer follows, an account
+    /// whose newest tweets are `newest` (`complete`: it has no older ones).
+    /// A ready timeline takes them in, or takes them out, and holds a
+    /// complete history from its oldest id up afterwards: when the account
+    /// has older tweets, whatever is older than `newest` goes. A timeline
+    /// still being built is dropped (what its build read may predate the
+    /// change), as is one left with no id that is not complete.
+    async fn follows_changed(&self, user: Id, change: FollowChange<'_>) -> Result<(), CacheError>;
+}
+
+/// What [`HomeTimelines::follows_changed`] is told: one account, followed or unfollowed.
+#[derive(Clone, Copy, Debug)]
+pub struct FollowChange<'a> {
+    pub followed: bool,
+    /// The account's newest tweets, newest first.
+    pub newest: &'a [Id],
+    /// The account has no tweet older than `newest`.
+    pub complete: bool,
+}
+
+impl FollowChange<'_> {
+    /// The oldest id a timeline may keep after the change, when the account
+    /// has tweets older than `newest`: below it, the timeline would hold
+    /// some of the account's tweets and not others.
+    fn floor(&self) -> Option<Id> {
+        if self.complete { None } else { self.newest.iter().copied().min() }
+    }
 }
 
 #[cfg(test)]
@@ -143,13 +170,59 @@ mod tests {
         no_push_makes_a_page_skip_a_tweet(&RedisHomeTimelines::new(redis, 3), Id::from_i64(1)).await;
     }
 
-    #[tokio::test]
-    async fn a_forgotten_build_is_dropped() {
-        let homes = MemoryHomeTimelines::new(1 << 20, 5);
-        let user = Id::from_i64(1);
+    fn follow(newest: &[Id], complete: bool) -> FollowChange<'_> {
+        FollowChange { followed: true, newest, complete }
+    }
+
+    fn unfollow(newest: &[Id], complete: bool) -> FollowChange<'_> {
+        FollowChange { followed: false, newest, complete }
+    }
+
+    /// A follow or unfollow changes a ready timeline in place, keeping it
+    /// whole from its oldest id up, and drops a build in progress.
+    async fn a_follow_or_unfollow_keeps_the_timeline_whole(homes: &dyn HomeTimelines, user: Id) {
+        let page = |before: Option<i64>, limit| async move {
+            homes.page(user, before.map(Id::from_i64), limit).await.unwrap()
+        };
         let ticket = homes.begin_build(user).await.unwrap();
-        homes.forget(user).await.unwrap();
+        homes.finish_build(ticket, &ids(&[50, 30, 10]), true).await.unwrap();
+
+        // An account with no older tweets: all of them come in.
+        homes.follows_changed(user, follow(&ids(&[40, 5]), true)).await.unwrap();
+        assert_eq!(page(None, 10).await, Some(KeptPage { ids: ids(&[50, 40, 30, 10, 5]), exhaustive: true }));
+
+        // One with older tweets than those given: nothing older than its
+        // oldest given is kept, and the rest is no longer known complete.
+        homes.follows_changed(user, follow(&ids(&[45, 20]), false)).await.unwrap();
+        assert_eq!(page(None, 10).await, Some(KeptPage { ids: ids(&[50, 45, 40, 30, 20]), exhaustive: false }));
+
+        // Once not complete, an account's tweets older than the oldest kept stay out.
+        homes.follows_changed(user, follow(&ids(&[35, 15]), true)).await.unwrap();
+        assert_eq!(page(None, 10).await, Some(KeptPage { ids: ids(&[50, 45, 40, 35, 30, 20]), exhaustive: false }));
+
+        // Unfollowing takes the account's tweets out.
+        homes.follows_changed(user, unfollow(&ids(&[45, 20]), true)).await.unwrap();
+        assert_eq!(page(None, 10).await, Some(KeptPage { ids: ids(&[50, 40, 35, 30]), exhaustive: false }));
+        homes.follows_changed(user, unfollow(&ids(&[50]), false)).await.unwrap();
+        assert_eq!(page(None, 10).await, None, "nothing at or above 50 is left: built again when next read");
+
+        // A build in progress may have read the follows before the change.
+        let ticket = homes.begin_build(user).await.unwrap();
+        homes.follows_changed(user, follow(&ids(&[60]), true)).await.unwrap();
         homes.finish_build(ticket, &ids(&[1]), true).await.unwrap();
-        assert_eq!(homes.page(user, None, 10).await.unwrap(), None);
+        assert_eq!(page(None, 10).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_follow_or_unfollow_keeps_the_timeline_whole_in_process() {
+        a_follow_or_unfollow_keeps_the_timeline_whole(&MemoryHomeTimelines::new(1 << 20, 6), Id::from_i64(1)).await;
+    }
+
+    #[tokio::test]
+    async fn a_follow_or_unfollow_keeps_the_timeline_whole_in_redis() {
+        let Ok(url) = std::env::var("CHIRP_TEST_REDIS_URL") else { return };
+        let prefix = format!("chirp-test-{:016x}:", rand::random::<u64>());
+        let redis = crate::ports::cache::RedisCache::connect(&url, &prefix).await.unwrap();
+        a_follow_or_unfollow_keeps_the_timeline_whole(&RedisHomeTimelines::new(redis, 6), Id::from_i64(1)).await;
     }
 }

@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 
-use super::{BuildTicket, HomeTimelines, KeptPage};
+use super::{BuildTicket, FollowChange, HomeTimelines, KeptPage};
 use crate::domain::Id;
 use crate::ports::cache::{CacheError, RedisCache};
 
@@ -110,6 +110,55 @@ static REMOVE: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
+/// One account followed (ARGV[1] "f") or unfollowed ("u") by KEYS[1]'s user:
+/// ARGV[2] cap, ARGV[3] the oldest id to keep ("" for no floor), ARGV[4..]
+/// the account's newest ids. A timeline being built is dropped (what its
+/// build read may predate the change), as is a ready one left with no id
+/// that is not complete (see `HomeTimelines::follows_changed`).
+static FOLLOWS_CHANGED: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local k = KEYS[1]
+        if not redis.call('ZSCORE', k, '~r') then
+          redis.call('DEL', k)
+          return 0
+        end
+        local complete = redis.call('ZSCORE', k, '~c')
+        if ARGV[1] == 'f' then
+          local oldest = redis.call('ZRANGE', k, 0, 0)[1]
+          local args = {}
+          for i = 4, #ARGV do
+            if complete or (oldest and string.byte(oldest, 1) ~= 126 and ARGV[i] >= oldest) then
+              args[#args + 1] = 0
+              args[#args + 1] = ARGV[i]
+            end
+          end
+          if #args > 0 then redis.call('ZADD', k, unpack(args)) end
+          local markers = 1
+          if complete then markers = 2 end
+          local excess = redis.call('ZCARD', k) - markers - tonumber(ARGV[2])
+          if excess > 0 then
+            redis.call('ZREMRANGEBYRANK', k, 0, excess - 1)
+            redis.call('ZREM', k, '~c')
+            complete = false
+          end
+        elseif #ARGV >= 4 then
+          redis.call('ZREM', k, unpack(ARGV, 4))
+        end
+        if ARGV[3] ~= '' then
+          redis.call('ZREMRANGEBYLEX', k, '-', '(' .. ARGV[3])
+          redis.call('ZREM', k, '~c')
+          complete = false
+        end
+        if not complete then
+          local oldest = redis.call('ZRANGE', k, 0, 0)[1]
+          if not oldest or string.byte(oldest, 1) == 126 then redis.call('DEL', k) end
+        end
+        return 1
+        ",
+    )
+});
+
 pub struct RedisHomeTimelines {
     redis: RedisCache,
     cap: usize,
@@ -204,8 +253,18 @@ impl HomeTimelines for RedisHomeTimelines {
         Ok(())
     }
 
-    async fn forget(&self, user: Id) -> Result<(), CacheError> {
+    async fn follows_changed(&self, user: Id, change: FollowChange<'_>) -> Result<(), CacheError> {
+        let mut invocation = FOLLOWS_CHANGED.prepare_invoke();
+        invocation
+            .key(self.key(user))
+            .arg(if change.followed { "f" } else { "u" })
+            .arg(self.cap)
+            .arg(change.floor().map(member).unwrap_or_default());
+        for id in change.newest {
+            invocation.arg(member(*id));
+        }
         let mut conn = self.redis.conn();
-        self.redis.within(redis::cmd("DEL").arg(self.key(user)).query_async::<()>(&mut conn)).await
+        self.redis.within(invocation.invoke_async::<i64>(&mut conn)).await?;
+        Ok(())
     }
 }
