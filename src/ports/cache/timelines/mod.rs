@@ -162,12 +162,18 @@ mod tests {
         no_push_makes_a_page_skip_a_tweet(&MemoryHomeTimelines::new(1 << 20, 3), Id::from_i64(1)).await;
     }
 
-    #[tokio::test]
-    async fn no_push_makes_a_page_skip_a_tweet_in_redis() {
-        let Ok(url) = std::env::var("CHIRP_TEST_REDIS_URL") else { return };
+    /// Timelines in the test Redis under a prefix of their own, when one is configured.
+    async fn in_redis(cap: usize) -> Option<RedisHomeTimelines> {
+        let url = std::env::var("CHIRP_TEST_REDIS_URL").ok()?;
         let prefix = format!("chirp-test-{:016x}:", rand::random::<u64>());
         let redis = crate::ports::cache::RedisCache::connect(&url, &prefix).await.unwrap();
-        no_push_makes_a_page_skip_a_tweet(&RedisHomeTimelines::new(redis, 3), Id::from_i64(1)).await;
+        Some(RedisHomeTimelines::new(redis, cap))
+    }
+
+    #[tokio::test]
+    async fn no_push_makes_a_page_skip_a_tweet_in_redis() {
+        let Some(homes) = in_redis(3).await else { return };
+        no_push_makes_a_page_skip_a_tweet(&homes, Id::from_i64(1)).await;
     }
 
     fn follow(newest: &[Id], complete: bool) -> FollowChange<'_> {
@@ -218,9 +224,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_follow_or_unfollow_keeps_the_timeline_whole_in_redis() {
-        let Ok(url) = std::env::var("CHIRP_TEST_REDIS_URL") else { return };
-        let prefix = format!("chirp-test-{:016x}:", rand::random::<u64>());
-        let redis = crate::ports::cache::RedisCache::connect(&url, &prefix).await.unwrap();
-        a_follow_or_unfollow_keeps_the_timeline_whole(&RedisHomeTimelines::new(redis, 6), Id::from_i64(1)).await;
+        let Some(homes) = in_redis(6).await else { return };
+        a_follow_or_unfollow_keeps_the_timeline_whole(&homes, Id::from_i64(1)).await;
     }
 }

@@ -20,27 +20,46 @@ fn member(id: Id) -> String {
     format!("{:020}", id.as_i64())
 }
 
+/// The rules every script keeps, as Lua functions each script starts with.
+/// `oldest_id`: a timeline's oldest id, or nil when it holds none (its first
+/// member is then a marker: `~` sorts after every digit). `trim`: drops the
+/// oldest ids beyond `cap`, and with them the complete marker; answers
+/// whether the timeline is still complete.
+const RULES: &str = r"
+        local function oldest_id(k)
+          local first = redis.call('ZRANGE', k, 0, 0)[1]
+          if first and string.byte(first, 1) ~= 126 then return first end
+          return nil
+        end
+        local function trim(k, cap, complete)
+          local markers = 1
+          if complete then markers = 2 end
+          local excess = redis.call('ZCARD', k) - markers - cap
+          if excess <= 0 then return complete end
+          redis.call('ZREMRANGEBYRANK', k, 0, excess - 1)
+          redis.call('ZREM', k, '~c')
+          return false
+        end
+";
+
+fn script(body: &str) -> redis::Script {
+    redis::Script::new(&format!("{RULES}{body}"))
+}
+
 /// Adds ARGV[1] to each kept (ready or building) timeline in KEYS, then
 /// trims ready ones to ARGV[2] ids. A ready timeline that is not complete
-/// takes no id older than its oldest (see `HomeTimelines::push`); its first
-/// member is a marker (`~` sorts after every digit) only when it holds no id.
+/// takes no id older than its oldest (see `HomeTimelines::push`).
 static PUSH: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
+    script(
         r"
         local cap = tonumber(ARGV[2])
         for _, k in ipairs(KEYS) do
           if redis.call('ZSCORE', k, '~r') then
             local complete = redis.call('ZSCORE', k, '~c')
-            local oldest = redis.call('ZRANGE', k, 0, 0)[1]
-            if complete or (oldest and string.byte(oldest, 1) ~= 126 and ARGV[1] >= oldest) then
+            local oldest = oldest_id(k)
+            if complete or (oldest and ARGV[1] >= oldest) then
               redis.call('ZADD', k, 0, ARGV[1])
-              local markers = 1
-              if complete then markers = 2 end
-              local excess = redis.call('ZCARD', k) - markers - cap
-              if excess > 0 then
-                redis.call('ZREMRANGEBYRANK', k, 0, excess - 1)
-                redis.call('ZREM', k, '~c')
-              end
+              trim(k, cap, complete)
             end
           elseif redis.call('EXISTS', k) == 1 then
             redis.call('ZADD', k, 0, ARGV[1])
@@ -56,7 +75,7 @@ static PUSH: LazyLock<redis::Script> = LazyLock::new(|| {
 /// during the build that are older than the oldest id read are dropped (the
 /// tweets between them and it may be missing).
 static FINISH: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
+    script(
         r"
         local k = KEYS[1]
         if not redis.call('ZSCORE', k, ARGV[1]) then return 0 end
@@ -77,16 +96,9 @@ static FINISH: LazyLock<redis::Script> = LazyLock::new(|| {
           redis.call('ZADD', k, unpack(args))
         end
         redis.call('ZADD', k, 0, '~r')
-        local markers = 1
-        if ARGV[3] == '1' then
-          redis.call('ZADD', k, 0, '~c')
-          markers = 2
-        end
-        local excess = redis.call('ZCARD', k) - markers - tonumber(ARGV[2])
-        if excess > 0 then
-          redis.call('ZREMRANGEBYRANK', k, 0, excess - 1)
-          redis.call('ZREM', k, '~c')
-        end
+        local complete = ARGV[3] == '1'
+        if complete then redis.call('ZADD', k, 0, '~c') end
+        trim(k, tonumber(ARGV[2]), complete)
         redis.call('EXPIRE', k, ARGV[4])
         return 1
         ",
@@ -96,13 +108,12 @@ static FINISH: LazyLock<redis::Script> = LazyLock::new(|| {
 /// Takes ARGV[1] out of each timeline in KEYS; a ready timeline that is not
 /// complete and holds no id any more is dropped, to be built when next read.
 static REMOVE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
+    script(
         r"
         for _, k in ipairs(KEYS) do
           if redis.call('ZREM', k, ARGV[1]) == 1 and redis.call('ZSCORE', k, '~r')
-              and not redis.call('ZSCORE', k, '~c') then
-            local oldest = redis.call('ZRANGE', k, 0, 0)[1]
-            if not oldest or string.byte(oldest, 1) == 126 then redis.call('DEL', k) end
+              and not redis.call('ZSCORE', k, '~c') and not oldest_id(k) then
+            redis.call('DEL', k)
           end
         end
         return 0
@@ -116,7 +127,7 @@ static REMOVE: LazyLock<redis::Script> = LazyLock::new(|| {
 /// build read may predate the change), as is a ready one left with no id
 /// that is not complete (see `HomeTimelines::follows_changed`).
 static FOLLOWS_CHANGED: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
+    script(
         r"
         local k = KEYS[1]
         if not redis.call('ZSCORE', k, '~r') then
@@ -125,23 +136,16 @@ static FOLLOWS_CHANGED: LazyLock<redis::Script> = LazyLock::new(|| {
         end
         local complete = redis.call('ZSCORE', k, '~c')
         if ARGV[1] == 'f' then
-          local oldest = redis.call('ZRANGE', k, 0, 0)[1]
+          local oldest = oldest_id(k)
           local args = {}
           for i = 4, #ARGV do
-            if complete or (oldest and string.byte(oldest, 1) ~= 126 and ARGV[i] >= oldest) then
+            if complete or (oldest and ARGV[i] >= oldest) then
               args[#args + 1] = 0
               args[#args + 1] = ARGV[i]
             end
           end
           if #args > 0 then redis.call('ZADD', k, unpack(args)) end
-          local markers = 1
-          if complete then markers = 2 end
-          local excess = redis.call('ZCARD', k) - markers - tonumber(ARGV[2])
-          if excess > 0 then
-            redis.call('ZREMRANGEBYRANK', k, 0, excess - 1)
-            redis.call('ZREM', k, '~c')
-            complete = false
-          end
+          complete = trim(k, tonumber(ARGV[2]), complete)
         elseif #ARGV >= 4 then
           redis.call('ZREM', k, unpack(ARGV, 4))
         end
@@ -150,10 +154,7 @@ static FOLLOWS_CHANGED: LazyLock<redis::Script> = LazyLock::new(|| {
           redis.call('ZREM', k, '~c')
           complete = false
         end
-        if not complete then
-          local oldest = redis.call('ZRANGE', k, 0, 0)[1]
-          if not oldest or string.byte(oldest, 1) == 126 then redis.call('DEL', k) end
-        end
+        if not complete and not oldest_id(k) then redis.call('DEL', k) end
         return 1
         ",
     )
