@@ -195,3 +195,62 @@ async fn users_are_found_by_part_of_the_username_prefix_matches_first() {
     assert_eq!(usernames(&everyone)[0], "al_i", "without search: newest first");
     assert_eq!(usernames(&everyone).len(), 7);
 }
+
+/// Every page of a tweet search, 7 tweets a page.
+async fn pages(app: &TestApp, q: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let path = format!("/api/v1/tweet?limit=7&cursor={cursor}&search={}", q.replace(' ', "+").replace('"', "%22"));
+        let (status, page) = app.get_json(&path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        seen.extend(contents(&page));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => return seen,
+        }
+    }
+}
+
+/// How often /metrics says tweet search took `plan` (PostgreSQL only).
+async fn search_plans(app: &TestApp, plan: &str) -> f64 {
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let prefix = format!("chirp_search_plans_total{{plan=\"{plan}\"}} ");
+    metrics.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0)
+}
+
+/// On PostgreSQL, once the table has statistics, a query of common words
+/// walks the newest tweets and one with a rarer word looks that word up in
+/// the index and checks the common ones on the rows found: both answer the
+/// same pages as without statistics.
+#[tokio::test]
+async fn tweet_search_pages_are_the_same_whichever_plan_the_statistics_pick() {
+    let app = TestApp::spawn().await;
+    let (_, t) = app.sign_up("writer").await;
+    for i in 0..40 {
+        let rare = if i % 10 == 3 { " kokomapo" } else { "" };
+        app.tweet(&t, &format!("the note {i}{rare}")).await;
+    }
+    let every: Vec<String> =
+        (0..40).rev().map(|i| format!("the note {i}{}", if i % 10 == 3 { " kokomapo" } else { "" })).collect();
+    let rare: Vec<String> = [33, 23, 13, 3].iter().map(|i| format!("the note {i} kokomapo")).collect();
+    let before = (pages(&app, "the").await, pages(&app, "kokomapo the").await, pages(&app, "\"note 13\" the").await);
+    assert_eq!(before, (every.clone(), rare.clone(), vec!["the note 13 kokomapo".to_owned()]));
+
+    if app.postgres().is_none() {
+        return;
+    }
+    app.db_scalars("ANALYZE tweets").await;
+    // The statistics are read at most once a minute: a new node reads them at its first search.
+    let app = app.spawn_peer().await;
+    // The metrics are the process's: what changes while the peer searches.
+    let plans =
+        || async { [search_plans(&app, "walk").await, search_plans(&app, "index").await, search_plans(&app, "planner").await] };
+    let counted = plans().await;
+    let after = (pages(&app, "the").await, pages(&app, "kokomapo the").await, pages(&app, "\"note 13\" the").await);
+    assert_eq!(after, (every, rare, vec!["the note 13 kokomapo".to_owned()]));
+    let now = plans().await;
+    assert_eq!(now[0] - counted[0], 6.0, "`the`: six pages walked");
+    assert_eq!(now[1] - counted[1], 2.0, "`kokomapo` and `13` looked up in the index");
+    assert_eq!(now[2] - counted[2], 0.0, "nothing left to PostgreSQL's planner");
+}

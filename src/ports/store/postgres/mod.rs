@@ -19,6 +19,7 @@ use crate::domain::{Id, User};
 
 pub struct PostgresStore {
     pool: PgPool,
+    term_stats: search::TermStatsCache,
 }
 
 fn err(e: sqlx::Error) -> StoreError {
@@ -39,7 +40,7 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, term_stats: search::TermStatsCache::default() })
     }
 }
 
