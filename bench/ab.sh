@@ -12,7 +12,9 @@
 # BINS: directories holding a chirp binary each (the first one's chirp-seed
 # and chirp-load are used for all). Settings as in run.sh: USERS, TWEETS,
 # DURATION (10s), CONNECTIONS (64), SCENARIOS (fixed read-tweet timeline
-# fixed), ROUNDS (2). Every run starts from the data as seeded (the SQLite
+# fixed), ROUNDS (2), OPEN_SHARE (0.0618: `mixed-open` in SCENARIOS offers
+# the mixed workload open loop at that share of the `fixed` just before it,
+# the issue's 5,000/s at 80,924/s). Every run starts from the data as seeded (the SQLite
 # file copied back, or the PostgreSQL database made again from a template):
 # a like scenario run second would otherwise mostly find likes already there.
 set -euo pipefail
@@ -23,6 +25,7 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 SCENARIOS=${SCENARIOS:-fixed read-tweet timeline fixed}
 ROUNDS=${ROUNDS:-2}
+OPEN_SHARE=${OPEN_SHARE:-0.0618}
 read -ra BUILDS <<<"${BINS:?BINS: the build directories to compare}"
 TOOLS=$(realpath "${BUILDS[0]}")
 . bench/backends.sh
@@ -62,9 +65,20 @@ for round in $(seq "$ROUNDS"); do
     "$build"/chirp >>"$LOG" 2>&1 &
     CHIRP=$!
     wait_for_chirp
+    healthz=0
     for scenario in $SCENARIOS; do
+      if [ "$scenario" = mixed-open ]; then
+        # The issue's open loop (5,000/s when /healthz answered 80,924/s) as
+        # the same share of the /healthz measured just before.
+        rate=$(awk -v h="$healthz" -v s="$OPEN_SHARE" 'BEGIN { printf "%d", h * s }')
+        echo "## mixed-open: chirp-load run --scenario mixed --rate $rate --duration $DURATION --connections 2000 ($OPEN_SHARE of $healthz/s)"
+        "$TOOLS"/chirp-load run --scenario mixed --rate "$rate" --duration "$DURATION" --connections 2000 2>/dev/null
+        continue
+      fi
       echo "## $scenario: chirp-load run --scenario $scenario --duration $DURATION --connections $CONNECTIONS"
-      "$TOOLS"/chirp-load run --scenario "$scenario" --duration "$DURATION" --connections "$CONNECTIONS" 2>/dev/null
+      out=$("$TOOLS"/chirp-load run --scenario "$scenario" --duration "$DURATION" --connections "$CONNECTIONS" 2>/dev/null)
+      echo "$out"
+      if [ "$scenario" = fixed ]; then healthz=$(awk '$1 == "all" { print $4 }' <<<"$out"); fi
     done
     echo "chirp peak RSS: $(peak_rss_mib "$CHIRP") MiB"
     kill "$CHIRP"
