@@ -96,13 +96,26 @@ pub(super) struct TermStatsCache(RwLock<Option<(Instant, Option<Arc<TermStats>>)
 
 impl PostgresStore {
     /// The terms' frequencies, read again when older than [`TERM_STATS_FRESHNESS`];
-    /// `None` until the table has been analyzed.
-    async fn term_stats(&self) -> Result<Option<Arc<TermStats>>, StoreError> {
+    /// `None` until the table has been analyzed, or if they cannot be read
+    /// (the search then leaves the plan to PostgreSQL, and still answers).
+    async fn term_stats(&self) -> Option<Arc<TermStats>> {
         if let Some((at, stats)) = self.term_stats.0.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
             if at.elapsed() < TERM_STATS_FRESHNESS {
-                return Ok(stats.clone());
+                return stats.clone();
             }
         }
+        let stats = match self.read_term_stats().await {
+            Ok(stats) => stats,
+            Err(e) => {
+                tracing::warn!(error = %e, "search: reading the terms' statistics failed; PostgreSQL plans searches");
+                None
+            }
+        };
+        *self.term_stats.0.write().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), stats.clone()));
+        stats
+    }
+
+    async fn read_term_stats(&self) -> Result<Option<Arc<TermStats>>, StoreError> {
         let row: (Option<Vec<String>>, Option<Vec<f32>>, f64) = sqlx::query_as(
             "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples::float8 \
              FROM pg_class c LEFT JOIN pg_stats s \
@@ -112,12 +125,10 @@ impl PostgresStore {
         .fetch_one(&self.pool)
         .await
         .map_err(err)?;
-        let stats = match row {
+        Ok(match row {
             (Some(terms), Some(freqs), rows) => TermStats::new(terms, &freqs, rows).map(Arc::new),
             _ => None,
-        };
-        *self.term_stats.0.write().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), stats.clone()));
-        Ok(stats)
+        })
     }
 }
 
@@ -135,7 +146,7 @@ impl SearchStore for PostgresStore {
         // One author's tweets: the planner walks that author's (author_id, id) index.
         let plan = match author {
             Some(_) => None,
-            None => self.term_stats().await?.map(|stats| stats.plan(query, page.limit)),
+            None => self.term_stats().await.map(|stats| stats.plan(query, page.limit)),
         };
         let name = match plan {
             Some(Plan::Walk) => "walk",
