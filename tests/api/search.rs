@@ -227,13 +227,12 @@ async fn search_plans(app: &TestApp, plan: &str) -> f64 {
 async fn tweet_search_pages_are_the_same_whichever_plan_the_statistics_pick() {
     let app = TestApp::spawn().await;
     let (_, t) = app.sign_up("writer").await;
+    let text = |i: i32| format!("the note {i}{}", if i % 10 == 3 { " kokomapo" } else { "" });
     for i in 0..40 {
-        let rare = if i % 10 == 3 { " kokomapo" } else { "" };
-        app.tweet(&t, &format!("the note {i}{rare}")).await;
+        app.tweet(&t, &text(i)).await;
     }
-    let every: Vec<String> =
-        (0..40).rev().map(|i| format!("the note {i}{}", if i % 10 == 3 { " kokomapo" } else { "" })).collect();
-    let rare: Vec<String> = [33, 23, 13, 3].iter().map(|i| format!("the note {i} kokomapo")).collect();
+    let every: Vec<String> = (0..40).rev().map(text).collect();
+    let rare: Vec<String> = [33, 23, 13, 3].into_iter().map(text).collect();
     let before = (pages(&app, "the").await, pages(&app, "kokomapo the").await, pages(&app, "\"note 13\" the").await);
     assert_eq!(before, (every.clone(), rare.clone(), vec!["the note 13 kokomapo".to_owned()]));
 
