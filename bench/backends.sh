@@ -14,6 +14,12 @@ prepare_backends() {
     psql "${CHIRP_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
   fi
   prepare_backends_names "$label"
+  export_chirp_settings
+}
+
+# export_chirp_settings: what chirp, chirp-seed and chirp-load share ($DATA
+# as the data directory, chirp on 127.0.0.1:18080).
+export_chirp_settings() {
   export CHIRP_DATA_DIR=$DATA CHIRP_LISTEN=127.0.0.1:18080 CHIRP_AUTH_RATE_LIMIT=0 CHIRP_LOG=info,tower_http=warn
 }
 

@@ -40,7 +40,7 @@ LOG=$DATA/chirp.log
 psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB TEMPLATE ${DB}_seeded"
 psql "$CHIRP_DATABASE_URL" -qc "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
 prepare_backends_names prof
-export CHIRP_DATA_DIR=$DATA CHIRP_LISTEN=127.0.0.1:18080 CHIRP_AUTH_RATE_LIMIT=0 CHIRP_LOG=info,tower_http=warn
+export_chirp_settings
 "$BIN"/chirp >"$LOG" 2>&1 &
 CHIRP=$!
 trap 'kill $CHIRP 2>/dev/null; wait $CHIRP 2>/dev/null; rm -rf "$DATA"' EXIT
