@@ -139,11 +139,19 @@ pub struct NewTweet {
     pub created_at: Timestamp,
 }
 
-/// The columns of a tweet joined with its author, the same on both databases.
+/// The columns of a tweet joined with its author: on SQLite the counts are
+/// the tweet row's own.
 pub(super) const TWEET_SELECT: &str = "SELECT t.id, t.content, t.like_count, t.view_count, t.created_at, \
      u.id AS author_id, u.username, u.email, u.name, u.created_at AS author_created_at, \
      u.followers_count, u.followings_count, u.tweets_count, u.bio, u.avatar_key \
      FROM tweets t JOIN users u ON u.id = t.author_id";
+
+/// [`TWEET_SELECT`] on PostgreSQL, where the counts have a table of their
+/// own (migration 0014), so that counting a like or view rewrites a narrow row.
+pub(super) const PG_TWEET_SELECT: &str = "SELECT t.id, t.content, c.like_count, c.view_count, t.created_at, \
+     u.id AS author_id, u.username, u.email, u.name, u.created_at AS author_created_at, \
+     u.followers_count, u.followings_count, u.tweets_count, u.bio, u.avatar_key \
+     FROM tweets t JOIN tweet_counts c ON c.tweet_id = t.id JOIN users u ON u.id = t.author_id";
 
 pub(super) const MEDIA_COLUMNS: &str = "id, tweet_id, kind, content_type, storage_key, thumbnail_key, size_bytes, width, height, \
      duration_ms, original_key, thumbnail_width, thumbnail_height, description, blurhash";

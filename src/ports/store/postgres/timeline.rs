@@ -86,11 +86,12 @@ impl TimelineStore for PostgresStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<(i64, i64, i64)> = sqlx::query_as("SELECT id, like_count, view_count FROM tweets WHERE id = ANY($1)")
-            .bind(raw(ids))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(err)?;
+        let rows: Vec<(i64, i64, i64)> =
+            sqlx::query_as("SELECT tweet_id, like_count, view_count FROM tweet_counts WHERE tweet_id = ANY($1)")
+                .bind(raw(ids))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err)?;
         Ok(rows
             .into_iter()
             .map(|(id, like_count, view_count)| TweetCounters { id: Id::from_i64(id), like_count, view_count })

@@ -5,7 +5,8 @@ use super::{PostgresStore, err};
 use crate::domain::{Id, Media, Timestamp, Tweet};
 use crate::ports::store::TimelineStore;
 use crate::ports::store::{
-    MEDIA_COLUMNS, MediaRow, OutboxMessage, PageRequest, StoreError, TWEET_SELECT, TweetRow, TweetStore, assemble, deleted_event,
+    MEDIA_COLUMNS, MediaRow, OutboxMessage, PG_TWEET_SELECT, PageRequest, StoreError, TweetRow, TweetStore, assemble,
+    deleted_event,
 };
 
 impl PostgresStore {
@@ -39,7 +40,7 @@ fn before(page: PageRequest) -> i64 {
 #[async_trait]
 impl TweetStore for PostgresStore {
     async fn tweet(&self, id: Id, viewer: Option<Id>) -> Result<Option<Tweet>, StoreError> {
-        let row: Option<TweetRow> = sqlx::query_as(&format!("{TWEET_SELECT} WHERE t.id = $1"))
+        let row: Option<TweetRow> = sqlx::query_as(&format!("{PG_TWEET_SELECT} WHERE t.id = $1"))
             .bind(id.as_i64())
             .fetch_optional(&self.pool)
             .await
@@ -49,7 +50,7 @@ impl TweetStore for PostgresStore {
 
     async fn tweets_by_ids(&self, ids: &[Id], viewer: Option<Id>) -> Result<Vec<Tweet>, StoreError> {
         let ids: Vec<i64> = ids.iter().map(|id| id.as_i64()).collect();
-        let rows: Vec<TweetRow> = sqlx::query_as(&format!("{TWEET_SELECT} WHERE t.id = ANY($1) ORDER BY t.id DESC"))
+        let rows: Vec<TweetRow> = sqlx::query_as(&format!("{PG_TWEET_SELECT} WHERE t.id = ANY($1) ORDER BY t.id DESC"))
             .bind(&ids)
             .fetch_all(&self.pool)
             .await
@@ -95,7 +96,7 @@ impl TweetStore for PostgresStore {
     async fn list_tweets(&self, author: Option<Id>, page: PageRequest, viewer: Option<Id>) -> Result<Vec<Tweet>, StoreError> {
         let rows: Vec<TweetRow> = match author {
             Some(author) => {
-                sqlx::query_as(&format!("{TWEET_SELECT} WHERE t.author_id = $1 AND t.id < $2 ORDER BY t.id DESC LIMIT $3"))
+                sqlx::query_as(&format!("{PG_TWEET_SELECT} WHERE t.author_id = $1 AND t.id < $2 ORDER BY t.id DESC LIMIT $3"))
                     .bind(author.as_i64())
                     .bind(before(page))
                     .bind(i64::from(page.limit))
@@ -103,7 +104,7 @@ impl TweetStore for PostgresStore {
                     .await
                     .map_err(err)?
             }
-            None => sqlx::query_as(&format!("{TWEET_SELECT} WHERE t.id < $1 ORDER BY t.id DESC LIMIT $2"))
+            None => sqlx::query_as(&format!("{PG_TWEET_SELECT} WHERE t.id < $1 ORDER BY t.id DESC LIMIT $2"))
                 .bind(before(page))
                 .bind(i64::from(page.limit))
                 .fetch_all(&self.pool)

@@ -41,8 +41,13 @@ impl BatchTx for Batch<'_> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        // Both rows locked: the tweet's, as a deletion takes it, and its
+        // counts', so that a batch that waited for another reads the counts
+        // that one left (a row locked after a wait is read again; a row
+        // joined to it only, as it was).
         sqlx::query_as(
-            "SELECT id, author_id, like_count, view_count FROM tweets WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+            "SELECT t.id, t.author_id, c.like_count, c.view_count FROM tweets t JOIN tweet_counts c ON c.tweet_id = t.id \
+             WHERE t.id = ANY($1) ORDER BY t.id FOR NO KEY UPDATE OF t, c",
         )
         .bind(ids)
         .fetch_all(&mut *self.0)
@@ -112,8 +117,10 @@ impl BatchTx for Batch<'_> {
         let contents: Vec<&str> = tweets.iter().map(|t| t.content.as_str()).collect();
         let terms: Vec<String> = tweets.iter().map(|t| crate::domain::search::index_text(&t.content)).collect();
         sqlx::query(
-            "INSERT INTO tweets (id, author_id, content, search_terms, created_at) \
-             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])",
+            "WITH inserted AS ( \
+               INSERT INTO tweets (id, author_id, content, search_terms, created_at) \
+               SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[]) RETURNING id) \
+             INSERT INTO tweet_counts (tweet_id) SELECT id FROM inserted",
         )
         .bind(ids)
         .bind(authors)
@@ -146,8 +153,8 @@ impl BatchTx for Batch<'_> {
         let times: Vec<i64> = end.outbox.iter().map(|(_, at)| at.as_millis()).collect();
         sqlx::query(
             "WITH tweets_counted AS ( \
-               UPDATE tweets t SET like_count = t.like_count + d.likes, view_count = t.view_count + d.views \
-               FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS d(id, likes, views) WHERE t.id = d.id), \
+               UPDATE tweet_counts c SET like_count = c.like_count + d.likes, view_count = c.view_count + d.views \
+               FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS d(id, likes, views) WHERE c.tweet_id = d.id), \
              users_counted AS ( \
                UPDATE users u SET followers_count = u.followers_count + d.followers, \
                  followings_count = u.followings_count + d.followings, tweets_count = u.tweets_count + d.tweets \
