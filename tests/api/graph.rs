@@ -86,16 +86,8 @@ async fn follower_lists_page_without_gaps_or_repeats() {
         app.follow(&token, &star_id).await;
         expected.insert(0, name);
     }
-    let mut seen: Vec<String> = Vec::new();
-    let mut path = format!("/api/v1/user/{star_id}/followers?limit=3");
-    loop {
-        let (_, page) = app.get_json(&path, None).await;
-        seen.extend(usernames(&page).into_iter().map(str::to_owned));
-        match page["next_cursor"].as_str() {
-            Some(c) => path = format!("/api/v1/user/{star_id}/followers?limit=3&cursor={c}"),
-            None => break,
-        }
-    }
+    let seen = app.every_page(&format!("/api/v1/user/{star_id}/followers?limit=3"), None).await;
+    let seen: Vec<String> = seen.iter().map(|u| u["username"].as_str().unwrap().to_owned()).collect();
     assert_eq!(seen, expected);
 }
 

@@ -6,7 +6,11 @@ use serde_json::Value;
 use crate::helpers::{TestApp, assert_problem};
 
 fn contents(page: &Value) -> Vec<String> {
-    page["data"].as_array().unwrap().iter().map(|t| t["content"].as_str().unwrap().to_owned()).collect()
+    contents_of(page["data"].as_array().unwrap())
+}
+
+fn contents_of(tweets: &[Value]) -> Vec<String> {
+    tweets.iter().map(|t| t["content"].as_str().unwrap().to_owned()).collect()
 }
 
 fn usernames(page: &Value) -> Vec<String> {
@@ -71,18 +75,8 @@ async fn tweet_search_pages_combines_with_author_and_forgets_deleted_tweets() {
         alices.push(app.tweet(&alice, &format!("news {i}")).await["id"].as_str().unwrap().to_owned());
         app.tweet(&bob, &format!("news from bob {i}")).await;
     }
-    let mut seen = Vec::new();
-    let mut path = format!("/api/v1/tweet?search=news&author_id={alice_id}&limit=2");
-    loop {
-        let (status, page) = app.get_json(&path, None).await;
-        assert_eq!(status, StatusCode::OK);
-        seen.extend(contents(&page));
-        match page["next_cursor"].as_str() {
-            Some(c) => path = format!("/api/v1/tweet?search=news&author_id={alice_id}&limit=2&cursor={c}"),
-            None => break,
-        }
-    }
-    assert_eq!(seen, ["news 4", "news 3", "news 2", "news 1", "news 0"]);
+    let seen = app.every_page(&format!("/api/v1/tweet?search=news&author_id={alice_id}&limit=2"), None).await;
+    assert_eq!(contents_of(&seen), ["news 4", "news 3", "news 2", "news 1", "news 0"]);
 
     app.client.delete(app.url(&format!("/api/v1/tweet/{}", alices[4]))).bearer_auth(&alice).send().await.unwrap();
     assert_eq!(search_tweets(&app, "news").await.len(), 9);
@@ -176,17 +170,8 @@ async fn users_are_found_by_part_of_the_username_prefix_matches_first() {
     let (_, page) = app.get_json("/api/v1/user?search=%25", None).await;
     assert_eq!(usernames(&page), Vec::<String>::new(), "% is literal");
 
-    let mut seen = Vec::new();
-    let mut path = "/api/v1/user?search=li&limit=2".to_owned();
-    loop {
-        let (status, page) = app.get_json(&path, None).await;
-        assert_eq!(status, StatusCode::OK);
-        seen.extend(usernames(&page));
-        match page["next_cursor"].as_str() {
-            Some(c) => path = format!("/api/v1/user?search=li&limit=2&cursor={c}"),
-            None => break,
-        }
-    }
+    let seen = app.every_page("/api/v1/user?search=li&limit=2", None).await;
+    let seen: Vec<&str> = seen.iter().map(|u| u["username"].as_str().unwrap()).collect();
     assert_eq!(seen, ["ALIBABA", "Alice", "alicia", "malice", "x_ali_x"]);
     let r = app.client.get(app.url("/api/v1/user?search=li&cursor=nonsense")).send().await.unwrap();
     assert_problem(r, 422, "validation_failed").await;
@@ -198,18 +183,8 @@ async fn users_are_found_by_part_of_the_username_prefix_matches_first() {
 
 /// Every page of a tweet search, 7 tweets a page.
 async fn pages(app: &TestApp, q: &str) -> Vec<String> {
-    let mut seen = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let path = format!("/api/v1/tweet?limit=7&cursor={cursor}&search={}", q.replace(' ', "+").replace('"', "%22"));
-        let (status, page) = app.get_json(&path, None).await;
-        assert_eq!(status, StatusCode::OK, "{path}");
-        seen.extend(contents(&page));
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = c.to_owned(),
-            None => return seen,
-        }
-    }
+    let path = format!("/api/v1/tweet?limit=7&search={}", q.replace(' ', "+").replace('"', "%22"));
+    contents_of(&app.every_page(&path, None).await)
 }
 
 /// How often /metrics says tweet search took `plan` (PostgreSQL only).

@@ -26,6 +26,23 @@ impl TestApp {
         let status = r.status();
         (status, r.json().await.unwrap_or(Value::Null))
     }
+
+    /// The items of every page of a listing, following `next_cursor` from
+    /// `path` (which already has a query string), each page answered 200.
+    pub async fn every_page(&self, path: &str, token: Option<&str>) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let (status, page) = self.get_json(&format!("{path}{cursor}"), token).await;
+            assert_eq!(status, StatusCode::OK, "{path}{cursor}: {page}");
+            items.extend(page["data"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => return items,
+            }
+            assert!(items.len() < 100_000, "pages never end");
+        }
+    }
 }
 
 #[tokio::test]
