@@ -4,11 +4,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
 
 mod events;
 mod graph;
 mod media;
+mod pool;
 mod search;
 mod timeline;
 mod tweets;
@@ -18,7 +20,7 @@ use super::{Constraint, Credentials, NewUser, ProfileChange, StoreError, USER_CO
 use crate::domain::{Id, User};
 
 pub struct PostgresStore {
-    pool: PgPool,
+    pool: pool::PgConnections,
     term_stats: search::TermStatsCache,
 }
 
@@ -29,17 +31,14 @@ fn err(e: sqlx::Error) -> StoreError {
 impl PostgresStore {
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         let options = PgConnectOptions::from_str(url)?.application_name("chirp");
-        // No ping before each use (sqlx's default): it is a round trip to
-        // PostgreSQL per query. A connection that died (a restart, a
-        // terminated backend) fails its next query instead, that request
-        // answers 503, and sqlx drops the connection.
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(2))
-            .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        // Migrations on a connection of their own, before any other opens.
+        let mut conn = PgConnection::connect_with(&options).await?;
+        sqlx::migrate!("./migrations/postgres").run(&mut conn).await?;
+        conn.close().await?;
+        // No ping before each use, nor after (see `pool`): a connection that
+        // died (a restart, a terminated backend) fails its next statement
+        // instead, that request answers 503, and the connection is closed.
+        let pool = pool::PgConnections::new(options, max_connections.max(2), Duration::from_secs(5));
         Ok(Self { pool, term_stats: search::TermStatsCache::default() })
     }
 }
