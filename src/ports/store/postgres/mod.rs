@@ -115,7 +115,10 @@ impl UserStore for PostgresStore {
             .fetch_optional(&mut *tx)
             .await
             .map_err(err)?;
-        let Some(previous) = previous else { return Err(StoreError::NotFound) };
+        let Some(previous) = previous else {
+            tx.rollback().await.map_err(err)?;
+            return Err(StoreError::NotFound);
+        };
         let sql = format!("UPDATE users SET avatar_key = $1 WHERE id = $2 RETURNING {USER_COLUMNS}");
         let row: UserRow = sqlx::query_as(&sql).bind(key).bind(id.as_i64()).fetch_one(&mut *tx).await.map_err(err)?;
         tx.commit().await.map_err(err)?;

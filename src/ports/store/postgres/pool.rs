@@ -47,7 +47,8 @@ impl PgConnections {
     /// Waits for one to come back when all are in use, for at most the
     /// acquire timeout (`PoolTimedOut`, which callers answer with 503).
     pub async fn acquire(&self) -> Result<Conn, sqlx::Error> {
-        let permit = match tokio::time::timeout(self.0.acquire_timeout, self.0.permits.clone().acquire_owned()).await {
+        let deadline = tokio::time::Instant::now() + self.0.acquire_timeout;
+        let permit = match tokio::time::timeout_at(deadline, self.0.permits.clone().acquire_owned()).await {
             Ok(Ok(permit)) => permit,
             Ok(Err(_closed)) => return Err(sqlx::Error::PoolClosed),
             Err(_elapsed) => return Err(sqlx::Error::PoolTimedOut),
@@ -55,7 +56,11 @@ impl PgConnections {
         let idle = self.0.idle.lock().expect("idle connections").pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => PgConnection::connect_with(&self.0.options).await?,
+            // An unreachable server must not hold the caller past the timeout either.
+            None => match tokio::time::timeout_at(deadline, PgConnection::connect_with(&self.0.options)).await {
+                Ok(connected) => connected?,
+                Err(_elapsed) => return Err(sqlx::Error::PoolTimedOut),
+            },
         };
         Ok(Conn { conn: Some(conn), shared: self.0.clone(), _permit: permit })
     }
@@ -144,6 +149,14 @@ impl Tx {
         let committed = (&mut *self.0).execute("COMMIT").await;
         self.0.give_back(committed.as_ref().err());
         committed.map(drop)
+    }
+
+    /// Rolls back and gives the connection back, for a transaction that
+    /// found nothing to do; dropping it would cost a new connection.
+    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        let rolled_back = (&mut *self.0).execute("ROLLBACK").await;
+        self.0.give_back(rolled_back.as_ref().err());
+        rolled_back.map(drop)
     }
 }
 
@@ -277,6 +290,10 @@ mod tests {
         let mut tx = pool.begin().await.unwrap();
         sqlx::query(&format!("INSERT INTO {table} VALUES (1)")).execute(&mut *tx).await.unwrap();
         drop(tx);
+        let pid = backend(&pool).await;
+        let tx = pool.begin().await.unwrap();
+        tx.rollback().await.unwrap();
+        assert_eq!(backend(&pool).await, pid, "a rollback keeps the connection");
         let mut tx = pool.begin().await.unwrap();
         sqlx::query(&format!("INSERT INTO {table} VALUES (2)")).execute(&mut *tx).await.unwrap();
         tx.commit().await.unwrap();

@@ -65,7 +65,10 @@ impl TweetStore for PostgresStore {
             .fetch_optional(&mut *tx)
             .await
             .map_err(err)?;
-        let Some(author) = author else { return Ok(None) };
+        let Some(author) = author else {
+            tx.rollback().await.map_err(err)?;
+            return Ok(None);
+        };
         let media: Vec<MediaRow> = sqlx::query_as(&format!("SELECT {MEDIA_COLUMNS} FROM media WHERE tweet_id = $1"))
             .bind(id.as_i64())
             .fetch_all(&mut *tx)
