@@ -11,7 +11,7 @@
 //! caller opens a fresh one.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
@@ -19,26 +19,36 @@ use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgQueryResult, PgRow, Pg
 use sqlx::{Connection, Describe, Either, Execute, Executor, PgConnection, Postgres};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// At most `size` connections, opened as they are needed and kept while the
-/// pool lives.
+/// A connection unused this long is closed rather than used again.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// At most `size` connections, opened as they are needed and kept while
+/// they are in use at least every [`IDLE_TIMEOUT`].
 #[derive(Clone, Debug)]
 pub struct PgConnections(Arc<Shared>);
 
 #[derive(Debug)]
 struct Shared {
     options: PgConnectOptions,
-    idle: Mutex<Vec<PgConnection>>,
+    /// Given back, with when; the most recent last.
+    idle: Mutex<Vec<(PgConnection, Instant)>>,
     permits: Arc<Semaphore>,
     acquire_timeout: Duration,
+    idle_timeout: Duration,
 }
 
 impl PgConnections {
     pub fn new(options: PgConnectOptions, size: u32, acquire_timeout: Duration) -> Self {
+        Self::with_idle_timeout(options, size, acquire_timeout, IDLE_TIMEOUT)
+    }
+
+    fn with_idle_timeout(options: PgConnectOptions, size: u32, acquire_timeout: Duration, idle_timeout: Duration) -> Self {
         Self(Arc::new(Shared {
             options,
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(size as usize)),
             acquire_timeout,
+            idle_timeout,
         }))
     }
 
@@ -53,7 +63,19 @@ impl PgConnections {
             Ok(Err(_closed)) => return Err(sqlx::Error::PoolClosed),
             Err(_elapsed) => return Err(sqlx::Error::PoolTimedOut),
         };
-        let idle = self.0.idle.lock().expect("idle connections").pop();
+        let idle = {
+            let mut idle = self.0.idle.lock().expect("idle connections");
+            match idle.pop() {
+                Some((conn, since)) if since.elapsed() < self.0.idle_timeout => Some(conn),
+                // This one and every one under it sat unused too long: a firewall
+                // or NAT may have forgotten them, and a write would hang on them.
+                Some(_) => {
+                    idle.clear();
+                    None
+                }
+                None => None,
+            }
+        };
         let conn = match idle {
             Some(conn) => conn,
             // An unreachable server must not hold the caller past the timeout either.
@@ -81,7 +103,7 @@ impl PgConnections {
     pub async fn close(&self) {
         self.0.permits.close();
         let idle = std::mem::take(&mut *self.0.idle.lock().expect("idle connections"));
-        for conn in idle {
+        for (conn, _) in idle {
             let _ = conn.close().await;
         }
     }
@@ -112,7 +134,7 @@ impl Conn {
         };
         if in_step && !self.shared.permits.is_closed() {
             if let Some(conn) = self.conn.take() {
-                self.shared.idle.lock().expect("idle connections").push(conn);
+                self.shared.idle.lock().expect("idle connections").push((conn, Instant::now()));
             }
         }
     }
@@ -248,10 +270,13 @@ mod tests {
 
     use super::*;
 
-    fn pool(size: u32, acquire_timeout: Duration) -> Option<PgConnections> {
+    fn options() -> Option<PgConnectOptions> {
         let url = std::env::var("CHIRP_TEST_DATABASE_URL").ok()?;
-        let options = PgConnectOptions::from_str(&url).expect("CHIRP_TEST_DATABASE_URL is a URL");
-        Some(PgConnections::new(options, size, acquire_timeout))
+        Some(PgConnectOptions::from_str(&url).expect("CHIRP_TEST_DATABASE_URL is a URL"))
+    }
+
+    fn pool(size: u32, acquire_timeout: Duration) -> Option<PgConnections> {
+        Some(PgConnections::new(options()?, size, acquire_timeout))
     }
 
     /// The server process behind the connection a statement gets.
@@ -300,6 +325,16 @@ mod tests {
         let rows: Vec<i32> = sqlx::query_scalar(&format!("SELECT n FROM {table}")).fetch_all(&pool).await.unwrap();
         sqlx::query(&format!("DROP TABLE {table}")).execute(&pool).await.unwrap();
         assert_eq!(rows, [2], "only the committed row");
+    }
+
+    #[tokio::test]
+    async fn a_connection_unused_past_the_idle_timeout_is_replaced() {
+        let Some(options) = options() else { return };
+        let pool = PgConnections::with_idle_timeout(options, 1, Duration::from_secs(5), Duration::from_millis(200));
+        let pid = backend(&pool).await;
+        assert_eq!(backend(&pool).await, pid, "kept while in use");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_ne!(backend(&pool).await, pid, "replaced after sitting idle");
     }
 
     #[tokio::test]
