@@ -53,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
     let layout = TopicLayout { partitions, replication: None };
     KafkaBroker::connect(&brokers, layout).await?.ensure_topic(&topic).await?;
 
-    let consumer: Arc<StreamConsumer> = Arc::new(consumer_config(&brokers, &group).create()?);
+    let consumer: Arc<StreamConsumer> = Arc::new(consumer_config(&brokers, &group, chirp::ports::broker::FETCH_WAIT).create()?);
     consumer.subscribe(&[&topic])?;
     // Joined and assigned before the first message, so the group's start-up is not measured.
     let joining = Instant::now();

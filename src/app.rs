@@ -66,7 +66,8 @@ impl Adapters {
         let broker: Arc<dyn Broker> = match &config.kafka_brokers {
             Some(brokers) => {
                 let layout = TopicLayout { partitions: config.kafka_partitions, replication: config.kafka_replication };
-                Arc::new(KafkaBroker::connect(brokers, layout).await.context("connecting to Kafka")?)
+                let broker = KafkaBroker::connect(brokers, layout).await.context("connecting to Kafka")?;
+                Arc::new(broker.with_fetch_wait(Duration::from_millis(config.kafka_fetch_wait_ms)))
             }
             None => Arc::new(MemoryBroker::default()),
         };

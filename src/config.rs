@@ -159,6 +159,13 @@ pub struct Config {
     #[arg(long, env = "CHIRP_KAFKA_PARTITIONS", value_parser = clap::value_parser!(i32).range(1..))]
     pub kafka_partitions: Option<i32>,
 
+    /// The longest a consumer's fetch waits at the broker for new messages,
+    /// in milliseconds. A broker that answers a waiting fetch only when the
+    /// wait ends (tansu 0.6) delays an idle topic's next message by up to
+    /// this much, and is asked this often by each idle consumer.
+    #[arg(long, env = "CHIRP_KAFKA_FETCH_WAIT_MS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub kafka_fetch_wait_ms: u64,
+
     /// Replication factor of a topic chirp creates. Unset: the broker's
     /// default (`default.replication.factor`). The producer asks for
     /// `acks=all`, so a message is acknowledged once every in-sync replica has it.

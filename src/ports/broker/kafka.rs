@@ -43,8 +43,9 @@ const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 /// before a healthy member rejoins the group to get it reassigned; also the
 /// least time between two rejoins of one member.
 const STALL: Duration = Duration::from_secs(30);
-/// The longest a consumer's fetch waits at the broker for new messages.
-const FETCH_WAIT: Duration = Duration::from_millis(50);
+/// The longest a consumer's fetch waits at the broker for new messages,
+/// unless configured (`KafkaBroker::with_fetch_wait`).
+pub const FETCH_WAIT: Duration = Duration::from_millis(50);
 /// How often a member samples the group's progress.
 const WATCH_EVERY: Duration = Duration::from_secs(10);
 
@@ -74,6 +75,7 @@ pub struct KafkaBroker {
     layout: TopicLayout,
     producer: FutureProducer,
     admin: AdminClient<DefaultClientContext>,
+    fetch_wait: Duration,
 }
 
 /// The producer's settings, shared with the broker's own benchmark
@@ -98,7 +100,7 @@ pub fn producer_config(brokers: &str, message_timeout: Duration) -> ClientConfig
 
 /// A group member's settings (see [`producer_config`]): offsets are
 /// committed only when the caller says so.
-pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
+pub fn consumer_config(brokers: &str, group: &str, fetch_wait: Duration) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", brokers)
@@ -111,7 +113,7 @@ pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
         // broker that does not answer a waiting fetch as soon as a message
         // arrives (tansu 0.6) would otherwise add up to librdkafka's 500 ms
         // default to every notification.
-        .set("fetch.wait.max.ms", FETCH_WAIT.as_millis().to_string())
+        .set("fetch.wait.max.ms", fetch_wait.as_millis().max(1).to_string())
         .set("session.timeout.ms", SESSION_TIMEOUT.as_millis().to_string());
     config
 }
@@ -141,13 +143,21 @@ impl KafkaBroker {
         }
         let producer: FutureProducer = producer_config(brokers, message_timeout).create()?;
         let admin = ClientConfig::new().set("bootstrap.servers", brokers).set("client.id", "chirp-admin").create()?;
-        Ok(Self { brokers: brokers.to_owned(), layout, producer, admin })
+        Ok(Self { brokers: brokers.to_owned(), layout, producer, admin, fetch_wait: FETCH_WAIT })
+    }
+
+    /// How long a consumer's fetch may wait at the broker for new messages:
+    /// the most a message can wait to be read when none came before it, and
+    /// how often an idle consumer asks the broker again.
+    pub fn with_fetch_wait(mut self, fetch_wait: Duration) -> Self {
+        self.fetch_wait = fetch_wait;
+        self
     }
 
     /// A new member of `group`; `subscribe` without the box.
     fn join(&self, topic: &str, group: &str) -> Result<KafkaSubscription, BrokerError> {
         let held = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let consumer: StreamConsumer<GroupMember> = consumer_config(&self.brokers, group)
+        let consumer: StreamConsumer<GroupMember> = consumer_config(&self.brokers, group, self.fetch_wait)
             .create_with_context(GroupMember { group: group.to_owned(), held: held.clone() })
             .map_err(unavailable)?;
         consumer.subscribe(&[topic]).map_err(unavailable)?;

@@ -9,7 +9,7 @@ mod memory;
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 
-pub use self::kafka::{KafkaBroker, TopicLayout, consumer_config, producer_config, wait_for_closes};
+pub use self::kafka::{FETCH_WAIT, KafkaBroker, TopicLayout, consumer_config, producer_config, wait_for_closes};
 pub use self::memory::MemoryBroker;
 
 #[derive(Debug, thiserror::Error)]
