@@ -16,10 +16,12 @@
 //! **Version stamps** (shared, with Redis): every write that changes a
 //! tweet (like, unlike, view, delete, alt text) gives the tweet's stamp in
 //! Redis a new random value after it commits and before it answers; a like
-//! or unlike also the liker's stamp. `GET /tweet/{id}` reads both stamps in
-//! one round trip and trusts what it keeps if it was read under the same
-//! stamps: no acknowledged write can have changed it since. Otherwise it
-//! reads the database and keeps the result under the stamps it just read.
+//! or unlike also the liker's stamp; a deletion or an alt text also the
+//! stamp of the tweet's body. `GET /tweet/{id}` reads the three in one round
+//! trip and trusts what it keeps if it was read under the same stamps: no
+//! acknowledged write can have changed it since. Otherwise it reads the
+//! database (only the counts, when only the tweet's stamp moved, as a like
+//! or a view moves it) and keeps the result under the stamps it just read.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -68,6 +70,8 @@ struct Counters {
     fresh_until: i64,
     /// The tweet's stamp they were read under (0: none).
     stamp: u64,
+    /// The stamp of the tweet's body the body was read under (0: none).
+    body_stamp: u64,
 }
 
 impl CachedTweet {
@@ -247,7 +251,7 @@ impl TweetCache {
             return Ok(self.tweets(&[id], viewer).await?.pop());
         }
         if let Some(stamps) = &self.stamps {
-            let keys: Vec<String> = std::iter::once(tweet_stamp(id)).chain(viewer.map(likes_stamp)).collect();
+            let keys: Vec<String> = [tweet_stamp(id), body_stamp(id)].into_iter().chain(viewer.map(likes_stamp)).collect();
             match stamps.stamps(&keys, new_stamp(), STAMP_TTL).await {
                 Ok(found) => return self.stamped_tweet(id, viewer, &found).await,
                 Err(e) => tracing::warn!(error = %e, "version stamps unavailable; reading the tweet from the database"),
@@ -261,26 +265,43 @@ impl TweetCache {
         Ok(Some(tweet))
     }
 
-    /// [`Self::tweet`] under stamps: `stamps[0]` the tweet's, `stamps[1]` the viewer's likes'.
+    /// [`Self::tweet`] under stamps: `stamps[0]` the tweet's, `stamps[1]`
+    /// its body's, `stamps[2]` the viewer's likes'.
     async fn stamped_tweet(&self, id: Id, viewer: Option<Id>, stamps: &[u64]) -> Result<Option<Tweet>, StoreError> {
-        let stamp = stamps[0];
-        let body = match self.bodies.get(&id.as_i64()) {
+        let (stamp, body_stamp) = (stamps[0], stamps[1]);
+        let kept = self.bodies.get(&id.as_i64()).filter(|body| body.counters().body_stamp == body_stamp);
+        let body = match kept {
             Some(body) if body.counters().stamp == stamp => body,
-            _ => {
-                // Body too: an alt text edit restamps as well.
+            // Only the counts can have moved (a like, a view): read them alone.
+            Some(body) => {
+                let Some(counts) = self.store.tweet_counters(&[id]).await?.pop() else {
+                    self.bodies.invalidate(&id.as_i64());
+                    return Ok(None);
+                };
+                body.set_counters(|c| {
+                    c.like_count = counts.like_count;
+                    c.view_count = counts.view_count;
+                    c.stamp = stamp;
+                });
+                body
+            }
+            None => {
                 let Some(tweet) = self.store.tweets_by_ids(&[id], None).await?.pop() else {
                     self.bodies.invalidate(&id.as_i64());
                     return Ok(None);
                 };
-                // Trusted under the stamp until the body expires (SHARED_BODY_FRESHNESS).
+                // Trusted under the stamps until the body expires (SHARED_BODY_FRESHNESS).
                 let body = self.keep(&tweet, false);
-                body.set_counters(|c| c.stamp = stamp);
+                body.set_counters(|c| {
+                    c.stamp = stamp;
+                    c.body_stamp = body_stamp;
+                });
                 body
             }
         };
         let authors = self.authors_of(std::iter::once(body.author)).await?;
         let Some(author) = authors.get(&body.author.as_i64()) else { return Ok(None) };
-        let liked = match (viewer, stamps.get(1)) {
+        let liked = match (viewer, stamps.get(2)) {
             (Some(viewer), Some(stamp)) => self.stamped_like(viewer, id, *stamp).await?,
             _ => false,
         };
@@ -341,6 +362,7 @@ impl TweetCache {
             .iter()
             .map(|c| match c {
                 Stamp::Tweet(id) => tweet_stamp(*id),
+                Stamp::TweetBody(id) => body_stamp(*id),
                 Stamp::Likes(user) => likes_stamp(*user),
             })
             .collect();
@@ -369,6 +391,7 @@ impl TweetCache {
                 view_count: tweet.view_count,
                 fresh_until: if changed { i64::MIN } else { self.fresh_until() },
                 stamp: 0,
+                body_stamp: 0,
             }),
         });
         self.bodies.insert(tweet.id.as_i64(), body.clone());
@@ -517,7 +540,7 @@ impl TweetCache {
     pub async fn forget_tweet(&self, tweet: Id) {
         self.tweet_changes.bump(tweet);
         self.bodies.invalidate(&tweet.as_i64());
-        self.restamp(&[Stamp::Tweet(tweet)]).await;
+        self.restamp(&[Stamp::Tweet(tweet), Stamp::TweetBody(tweet)]).await;
     }
 }
 
@@ -526,12 +549,18 @@ impl TweetCache {
 pub enum Stamp {
     /// A tweet's counters or body.
     Tweet(Id),
+    /// A tweet's body (its media descriptions), or the tweet is gone.
+    TweetBody(Id),
     /// Which tweets a user likes.
     Likes(Id),
 }
 
 fn tweet_stamp(id: Id) -> String {
     format!("tv:{}", id.as_i64())
+}
+
+fn body_stamp(id: Id) -> String {
+    format!("tb:{}", id.as_i64())
 }
 
 fn likes_stamp(user: Id) -> String {

@@ -110,6 +110,46 @@ async fn a_tweet_read_on_one_node_shows_writes_made_on_another_at_once() {
     assert_eq!(status, StatusCode::NOT_FOUND, "a delete on a, read on b");
 }
 
+/// An alt text edited on one node shows on another's `GET /tweet/{id}` at
+/// once, after likes and views had that node read only the tweet's counts.
+#[tokio::test]
+async fn an_alt_text_edited_on_one_node_shows_on_another_at_once() {
+    let a = TestApp::spawn().await;
+    if a.config.redis_url.is_none() && a.config.database_url.is_none() {
+        return; // the embedded defaults are one node
+    }
+    let b = a.spawn_peer().await;
+    let (_, alice) = a.sign_up("alice").await;
+    let form = reqwest::multipart::Form::new()
+        .text("content", "a picture")
+        .part("media", reqwest::multipart::Part::bytes(tiny_png()).file_name("p.png").mime_str("image/png").unwrap())
+        .text("description", "first");
+    let r = a.client.post(a.url("/api/v1/tweet")).bearer_auth(&alice).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let tweet: serde_json::Value = r.json().await.unwrap();
+    let (id, media) = (tweet["id"].as_str().unwrap(), tweet["media"][0]["id"].as_str().unwrap());
+    let path = format!("/api/v1/tweet/{id}");
+    let (_, body) = b.get_json(&path, None).await;
+    assert_eq!(body["media"][0]["description"], "first");
+    // Counts move on a; b reads them again, keeping the body it has.
+    let r = a.client.patch(a.url(&format!("{path}/views"))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (_, body) = b.get_json(&path, None).await;
+    assert_eq!((&body["view_count"], &body["media"][0]["description"]), (&serde_json::json!(1), &serde_json::json!("first")));
+
+    let r = a
+        .client
+        .patch(a.url(&format!("/api/v1/media/{media}")))
+        .bearer_auth(&alice)
+        .json(&serde_json::json!({"description": "second"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (_, body) = b.get_json(&path, None).await;
+    assert_eq!((&body["view_count"], &body["media"][0]["description"]), (&serde_json::json!(1), &serde_json::json!("second")));
+}
+
 /// The partitions a node's log says it was last assigned (empty if its last
 /// rebalance event was a revocation).
 /// The notification group's partitions on a node after its last rebalance
