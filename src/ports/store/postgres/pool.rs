@@ -5,10 +5,10 @@
 //! spawned for it), so that a connection left mid-statement by a cancelled
 //! request is not handed to the next one. This pool knows instead when a
 //! connection is between statements: a statement run on it ran to its end,
-//! or a transaction committed. Anything else (a request cancelled mid-way,
-//! an I/O error, a transaction dropped without its commit) closes the
-//! connection, which also rolls back whatever it had open, and the next
-//! caller opens a fresh one.
+//! or a transaction committed or rolled back. Anything else (a request
+//! cancelled mid-way, an I/O or FATAL error, a transaction dropped without
+//! its commit) closes the connection, which also rolls back whatever it had
+//! open, and the next caller opens a fresh one.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -109,8 +109,8 @@ impl PgConnections {
     }
 }
 
-/// A connection taken from the pool. It goes back to the pool only when
-/// `keep` says it is between statements; dropped otherwise, it is closed.
+/// A connection taken from the pool. It goes back to the pool only through
+/// `give_back`, when it is between statements; dropped otherwise, it is closed.
 pub struct Conn {
     conn: Option<PgConnection>,
     shared: Arc<Shared>,
