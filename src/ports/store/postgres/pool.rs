@@ -138,6 +138,13 @@ impl Conn {
             }
         }
     }
+
+    /// Gives the connection back as [`Self::give_back`] does, after the
+    /// statement that ended with `outcome`, and passes the outcome on.
+    fn settle<T>(mut self, outcome: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+        self.give_back(outcome.as_ref().err());
+        outcome
+    }
 }
 
 impl Drop for Conn {
@@ -167,18 +174,19 @@ impl std::ops::DerefMut for Conn {
 pub struct Tx(Conn);
 
 impl Tx {
-    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
-        let committed = (&mut *self.0).execute("COMMIT").await;
-        self.0.give_back(committed.as_ref().err());
-        committed.map(drop)
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.end("COMMIT").await
     }
 
     /// Rolls back and gives the connection back, for a transaction that
     /// found nothing to do; dropping it would cost a new connection.
-    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
-        let rolled_back = (&mut *self.0).execute("ROLLBACK").await;
-        self.0.give_back(rolled_back.as_ref().err());
-        rolled_back.map(drop)
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.end("ROLLBACK").await
+    }
+
+    async fn end(mut self, statement: &str) -> Result<(), sqlx::Error> {
+        let ended = (&mut *self.0).execute(statement).await;
+        self.0.settle(ended).map(drop)
     }
 }
 
@@ -212,8 +220,7 @@ impl<'p> Executor<'p> for &'_ PgConnections {
         let rows = async move {
             let mut conn = pool.acquire().await?;
             let rows: Result<Vec<_>, _> = (&mut *conn).fetch_many(query).try_collect().await;
-            conn.give_back(rows.as_ref().err());
-            rows
+            conn.settle(rows)
         };
         stream::once(rows)
             .flat_map(|rows| match rows {
@@ -231,8 +238,7 @@ impl<'p> Executor<'p> for &'_ PgConnections {
         Box::pin(async move {
             let mut conn = pool.acquire().await?;
             let row = (&mut *conn).fetch_optional(query).await;
-            conn.give_back(row.as_ref().err());
-            row
+            conn.settle(row)
         })
     }
 
@@ -245,8 +251,7 @@ impl<'p> Executor<'p> for &'_ PgConnections {
         Box::pin(async move {
             let mut conn = pool.acquire().await?;
             let statement = (&mut *conn).prepare_with(sql, parameters).await;
-            conn.give_back(statement.as_ref().err());
-            statement
+            conn.settle(statement)
         })
     }
 
@@ -255,8 +260,7 @@ impl<'p> Executor<'p> for &'_ PgConnections {
         Box::pin(async move {
             let mut conn = pool.acquire().await?;
             let description = (&mut *conn).describe(sql).await;
-            conn.give_back(description.as_ref().err());
-            description
+            conn.settle(description)
         })
     }
 }
