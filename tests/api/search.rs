@@ -228,38 +228,3 @@ async fn tweet_search_pages_are_the_same_whichever_plan_the_statistics_pick() {
     assert_eq!(now[1] - counted[1], 2.0, "`kokomapo` and `13` looked up in the index");
     assert_eq!(now[2] - counted[2], 0.0, "nothing left to PostgreSQL's planner");
 }
-
-/// On PostgreSQL, a query expected to match many tweets looks for them
-/// among the newest first (the id range the statistics say holds a few
-/// pages of matches), then, if that range holds less than a page, below
-/// it: every page, at every cursor, is the same as the whole index's.
-#[tokio::test]
-async fn tweet_search_pages_are_the_same_when_the_newest_tweets_are_searched_first() {
-    let app = TestApp::spawn().await;
-    if app.postgres().is_none() {
-        return;
-    }
-    let (author, _) = app.sign_up("writer").await;
-    // 8,000 tweets, `kokomapo` in every 10th and `lemon` in every 23rd:
-    // 26 hold both, none of the newest 2,000. Expected from the statistics:
-    // 35 matches, too sparse to walk for and enough for the newest sixth of
-    // the ids to hold three pages of one, which it does not, at first.
-    app.db_scalars(&format!(
-        "WITH t AS (SELECT 1000000 + i AS id, 'note ' || i \
-                  || CASE WHEN i % 10 = 0 AND NOT (i > 6000 AND i % 23 = 0) THEN ' kokomapo' ELSE '' END \
-                  || CASE WHEN i % 23 = 0 THEN ' lemon' ELSE '' END AS content FROM generate_series(1, 8000) i), \
-         inserted AS (INSERT INTO tweets (id, author_id, content, search_terms, created_at) \
-                      SELECT id, {author}, content, content, 1700000000000 + id FROM t RETURNING id) \
-         INSERT INTO tweet_counts (tweet_id) SELECT id FROM inserted"
-    ))
-    .await;
-    let both: Vec<String> = (1..=6000).rev().filter(|i| i % 230 == 0).map(|i| format!("note {i} kokomapo lemon")).collect();
-    let path = "/api/v1/tweet?limit=1&search=lemon+kokomapo";
-    assert_eq!(contents_of(&app.every_page(path, None).await), both, "without statistics");
-
-    app.db_scalars("ANALYZE tweets").await;
-    let app = app.spawn_peer().await;
-    let recent = search_plans(&app, "recent").await;
-    assert_eq!(contents_of(&app.every_page(path, None).await), both, "newest first");
-    assert!(search_plans(&app, "recent").await - recent >= 15.0, "most pages searched the newest of their tweets first");
-}

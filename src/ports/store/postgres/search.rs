@@ -9,16 +9,7 @@
 //! - **index**: the index finds the tweets holding the query's *rarer*
 //!   terms; the common ones (in more than [`COMMON_TERM`] of tweets) are
 //!   checked on the rows found, because their posting lists are most of the
-//!   index (`the` is in 88% of the seeded tweets), then the newest are kept;
-//! - **recent**: the index plan among the newest tweets first, when the
-//!   query is expected to match many: the id range that should hold
-//!   [`RECENT_MATCHES`] pages of matches is taken from the statistics' id
-//!   histogram, the full-text index's matches are intersected with the
-//!   pages of that range (a block-range index, migration 0016) before any
-//!   row is read, and only if the range holds less than a page are the
-//!   older tweets searched for the rest. A word in 7% of tweets and another
-//!   in 2% found 1,500 rows and read 1,400 pages for a page of 21 that way;
-//!   among the newest 6% of tweets, 74 rows on 109 pages (3.2 ms, not 12).
+//!   index (`the` is in 88% of the seeded tweets), then the newest are kept.
 //!
 //! PostgreSQL's planner chose between the same two, but with the whole
 //! query in the index scan, and it estimates a term it has no statistics
@@ -45,10 +36,6 @@ const COMMON_TERM: f64 = 0.2;
 /// How many rows the walk reads in the time the index plan takes for one
 /// row it finds (found rows are fetched one by one, walked rows in order).
 const WALKED_ROWS_PER_FOUND_ROW: f64 = 10.0;
-/// The recent plan searches an id range expected to hold this many pages of matches.
-const RECENT_MATCHES: f64 = 3.0;
-/// ... and only when that range is at most this share of the tweets.
-const RECENT_SHARE_MAX: f64 = 0.25;
 
 /// How common search terms are, from `pg_stats` on `tweets.search_vector`.
 #[derive(Debug, PartialEq)]
@@ -59,39 +46,33 @@ pub(super) struct TermStats {
     other: f64,
     /// Tweets in the table, as last estimated.
     rows: f64,
-    /// Tweet ids splitting the table into equal shares, ascending (the
-    /// statistics' histogram of `tweets.id`; empty if there is none).
-    ids: Vec<i64>,
 }
 
 #[derive(Debug, PartialEq)]
 pub(super) enum Plan {
     Walk,
-    /// The index scan's tsquery: the query's rarer terms; and the id above
-    /// which to search first (the recent plan), if any.
-    Index(String, Option<i64>),
+    /// The index scan's tsquery: the query's rarer terms.
+    Index(String),
 }
 
 impl TermStats {
     /// From `most_common_elems`, `most_common_elem_freqs` (which ends with
     /// the least and greatest frequency and the null share) and `reltuples`.
-    /// `ids`: the histogram bounds of `tweets.id`.
-    pub(super) fn new(terms: Vec<String>, freqs: &[f32], rows: f64, mut ids: Vec<i64>) -> Option<Self> {
+    pub(super) fn new(terms: Vec<String>, freqs: &[f32], rows: f64) -> Option<Self> {
         if terms.is_empty() || freqs.len() < terms.len() + 1 || rows <= 0.0 {
             return None;
         }
         let other = f64::from(freqs[terms.len()]) / 2.0;
         let frequency = terms.into_iter().zip(freqs.iter().map(|&f| f64::from(f))).collect();
-        ids.sort_unstable();
-        Some(Self { frequency, other, rows, ids })
+        Some(Self { frequency, other, rows })
     }
 
     fn frequency(&self, term: &str) -> f64 {
         self.frequency.get(term).copied().unwrap_or(self.other)
     }
 
-    /// The cheaper plan for a page of `limit` tweets matching `query`, older than `before`.
-    pub(super) fn plan(&self, query: &TweetQuery, limit: u32, before: Option<i64>) -> Plan {
+    /// The cheaper plan for a page of `limit` tweets matching `query`.
+    pub(super) fn plan(&self, query: &TweetQuery, limit: u32) -> Plan {
         let terms: BTreeSet<&str> = query.words.iter().chain(query.phrases.iter().flatten()).map(String::as_str).collect();
         // Terms taken as independent: the share of tweets matching them all.
         let density: f64 = terms.iter().map(|t| self.frequency(t)).product::<f64>().max(f64::MIN_POSITIVE);
@@ -105,22 +86,7 @@ impl TermStats {
             return Plan::Walk;
         }
         let index = TweetQuery { words: rarer.into_iter().map(str::to_owned).collect(), phrases: Vec::new() };
-        let share = RECENT_MATCHES * f64::from(limit) / (self.rows * density);
-        Plan::Index(index.tsquery(), self.newer_than(share, before))
-    }
-
-    /// The id above which at least `share` of the tweets older than `before`
-    /// lie, from the histogram; `None` if that is more than [`RECENT_SHARE_MAX`]
-    /// of them, or the histogram cannot tell.
-    fn newer_than(&self, share: f64, before: Option<i64>) -> Option<i64> {
-        if share.is_nan() || share > RECENT_SHARE_MAX || self.ids.len() < 2 {
-            return None;
-        }
-        // n bounds split the tweets into n - 1 equal buckets; tweets newer
-        // than the last bound (posted since) only add to the range.
-        let buckets = (share * (self.ids.len() - 1) as f64).ceil().max(1.0) as usize;
-        let below = before.map_or(self.ids.len(), |b| self.ids.partition_point(|&id| id < b));
-        below.checked_sub(buckets + 1).map(|i| self.ids[i])
+        Plan::Index(index.tsquery())
     }
 }
 
@@ -150,57 +116,19 @@ impl PostgresStore {
     }
 
     async fn read_term_stats(&self) -> Result<Option<Arc<TermStats>>, StoreError> {
-        // The most common terms, their frequencies, the rows, the id histogram.
-        type Row = (Option<Vec<String>>, Option<Vec<f32>>, f64, Option<Vec<i64>>);
-        let row: Row = sqlx::query_as(
-            "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples::float8, \
-                    h.histogram_bounds::text::bigint[] \
-             FROM pg_class c \
-             LEFT JOIN pg_stats s \
+        let row: (Option<Vec<String>>, Option<Vec<f32>>, f64) = sqlx::query_as(
+            "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples::float8 \
+             FROM pg_class c LEFT JOIN pg_stats s \
                ON s.schemaname = current_schema() AND s.tablename = 'tweets' AND s.attname = 'search_vector' \
-             LEFT JOIN pg_stats h ON h.schemaname = current_schema() AND h.tablename = 'tweets' AND h.attname = 'id' \
              WHERE c.oid = 'tweets'::regclass",
         )
         .fetch_one(&self.pool)
         .await
         .map_err(err)?;
         Ok(match row {
-            (Some(terms), Some(freqs), rows, ids) => TermStats::new(terms, &freqs, rows, ids.unwrap_or_default()).map(Arc::new),
+            (Some(terms), Some(freqs), rows) => TermStats::new(terms, &freqs, rows).map(Arc::new),
             _ => None,
         })
-    }
-}
-
-impl PostgresStore {
-    /// The newest `limit` tweets matching `query` older than `before` (and
-    /// newer than `newer_than`), found by the index through the `rarer` terms.
-    async fn index_search(
-        &self,
-        query: &TweetQuery,
-        rarer: &str,
-        newer_than: Option<i64>,
-        before: i64,
-        limit: i64,
-    ) -> Result<Vec<i64>, StoreError> {
-        // Two statements, so that each keeps a plan of its own: with the
-        // lower bound PostgreSQL intersects the block-range index's pages
-        // with the full-text index's matches; without one it must not.
-        let range = if newer_than.is_some() { "AND id > $5" } else { "" };
-        let sql = format!(
-            "WITH found AS MATERIALIZED ( \
-               SELECT id, search_vector FROM tweets \
-               WHERE search_vector @@ to_tsquery('simple', $2) AND id < $3 {range}) \
-             SELECT id FROM found WHERE ts_match_vq(search_vector, to_tsquery('simple', $1)) \
-             ORDER BY id DESC LIMIT $4"
-        );
-        let statement = sqlx::query_scalar(&sql).bind(query.tsquery()).bind(rarer).bind(before).bind(limit);
-        match newer_than {
-            Some(bound) => statement.bind(bound),
-            None => statement,
-        }
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err)
     }
 }
 
@@ -218,12 +146,11 @@ impl SearchStore for PostgresStore {
         // One author's tweets: the planner walks that author's (author_id, id) index.
         let plan = match author {
             Some(_) => None,
-            None => self.term_stats().await.map(|stats| stats.plan(query, page.limit, page.before.map(Id::as_i64))),
+            None => self.term_stats().await.map(|stats| stats.plan(query, page.limit)),
         };
         let name = match plan {
             Some(Plan::Walk) => "walk",
-            Some(Plan::Index(_, None)) => "index",
-            Some(Plan::Index(_, Some(_))) => "recent",
+            Some(Plan::Index(_)) => "index",
             None => "planner",
         };
         metrics::counter!("chirp_search_plans_total", "plan" => name).increment(1);
@@ -239,19 +166,19 @@ impl SearchStore for PostgresStore {
             .fetch_all(&self.pool)
             .await
             .map_err(err)?,
-            Some(Plan::Index(rarer, newer_than)) => {
-                let mut ids = Vec::new();
-                let mut before = before;
-                if let Some(newer_than) = newer_than {
-                    ids = self.index_search(query, &rarer, Some(newer_than), before, limit).await?;
-                    before = newer_than.saturating_add(1);
-                }
-                if ids.len() < page.limit as usize {
-                    let rest = limit - ids.len() as i64;
-                    ids.extend(self.index_search(query, &rarer, None, before, rest).await?);
-                }
-                ids
-            }
+            Some(Plan::Index(rarer)) => sqlx::query_scalar(
+                "WITH found AS MATERIALIZED ( \
+                   SELECT id, search_vector FROM tweets WHERE search_vector @@ to_tsquery('simple', $2) AND id < $3) \
+                 SELECT id FROM found WHERE ts_match_vq(search_vector, to_tsquery('simple', $1)) \
+                 ORDER BY id DESC LIMIT $4",
+            )
+            .bind(query.tsquery())
+            .bind(rarer)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?,
             None => sqlx::query_scalar(
                 "SELECT id FROM tweets \
                  WHERE search_vector @@ to_tsquery('simple', $1) \
@@ -313,54 +240,27 @@ mod tests {
     use super::*;
 
     fn stats() -> TermStats {
-        // `the` in 88% of a million tweets, `cat` in 5%, `dog` in 1%; any
-        // other term 0.005%; ids 0 to 100,000, a hundredth of the tweets
-        // between each two thousands.
+        // `the` in 88% of a million tweets, `cat` in 5%, `dog` in 1%; any other term 0.005%.
         let terms = vec!["the".to_owned(), "cat".to_owned(), "dog".to_owned()];
-        let ids = (0..=100).rev().map(|i| i * 1000).collect();
-        TermStats::new(terms, &[0.88, 0.05, 0.01, 0.0001, 0.88, 0.0], 1_000_000.0, ids).unwrap()
+        TermStats::new(terms, &[0.88, 0.05, 0.01, 0.0001, 0.88, 0.0], 1_000_000.0).unwrap()
     }
 
     #[test]
     fn common_terms_are_walked_and_rare_ones_looked_up_without_the_common() {
         let s = stats();
-        let plan = |q: &str| s.plan(&TweetQuery::parse(q), 21, None);
+        let plan = |q: &str| s.plan(&TweetQuery::parse(q), 21);
         assert_eq!(plan("the"), Plan::Walk, "every term common");
         assert_eq!(plan("the cat"), Plan::Walk, "a match in every 23 rows: the walk is short");
-        assert_eq!(plan("the kokomapo"), Plan::Index("'kokomapo'".to_owned(), None), "`the` is checked on the rows found");
-        assert_eq!(plan(r#""the kokomapo" the"#), Plan::Index("'kokomapo'".to_owned(), None), "phrase words count as terms");
-        assert_eq!(plan("kokomapo"), Plan::Index("'kokomapo'".to_owned(), None));
-    }
-
-    #[test]
-    fn queries_expected_to_match_many_search_the_newest_tweets_first() {
-        let s = stats();
-        // 500 matches expected: three pages of 21 in the newest 12.6%, so
-        // the newest 13 hundredths, above the 14th bound from the top.
-        assert_eq!(s.plan(&TweetQuery::parse("cat dog"), 21, None), Plan::Index("'cat' & 'dog'".to_owned(), Some(87_000)));
-        // Below a cursor: 13 hundredths below it.
-        assert_eq!(
-            s.plan(&TweetQuery::parse("cat dog"), 21, Some(50_500)),
-            Plan::Index("'cat' & 'dog'".to_owned(), Some(37_000))
-        );
-        assert_eq!(
-            s.plan(&TweetQuery::parse("cat dog"), 21, Some(50_000)),
-            Plan::Index("'cat' & 'dog'".to_owned(), Some(36_000))
-        );
-        // Fewer than 13 hundredths below it: everything below it.
-        assert_eq!(s.plan(&TweetQuery::parse("cat dog"), 21, Some(5_000)), Plan::Index("'cat' & 'dog'".to_owned(), None));
-        // 100 matches expected: three pages would be most of the table.
-        assert_eq!(s.plan(&TweetQuery::parse("kokomapo"), 21, None), Plan::Index("'kokomapo'".to_owned(), None));
-        // No histogram: no range.
-        let terms = vec!["cat".to_owned(), "dog".to_owned()];
-        let bare = TermStats::new(terms, &[0.05, 0.01, 0.01, 0.05, 0.0], 1_000_000.0, Vec::new()).unwrap();
-        assert_eq!(bare.plan(&TweetQuery::parse("cat dog"), 21, None), Plan::Index("'cat' & 'dog'".to_owned(), None));
+        assert_eq!(plan("the kokomapo"), Plan::Index("'kokomapo'".to_owned()), "`the` is checked on the rows found");
+        assert_eq!(plan("cat dog"), Plan::Index("'cat' & 'dog'".to_owned()));
+        assert_eq!(plan(r#""the kokomapo" the"#), Plan::Index("'kokomapo'".to_owned()), "phrase words count as terms");
+        assert_eq!(plan("kokomapo"), Plan::Index("'kokomapo'".to_owned()));
     }
 
     #[test]
     fn statistics_without_terms_or_rows_are_none() {
-        assert_eq!(TermStats::new(Vec::new(), &[], 10.0, Vec::new()), None);
-        assert_eq!(TermStats::new(vec!["a".to_owned()], &[0.5], 10.0, Vec::new()), None, "no least frequency");
-        assert_eq!(TermStats::new(vec!["a".to_owned()], &[0.5, 0.5, 0.5, 0.0], -1.0, Vec::new()), None, "never analyzed");
+        assert_eq!(TermStats::new(Vec::new(), &[], 10.0), None);
+        assert_eq!(TermStats::new(vec!["a".to_owned()], &[0.5], 10.0), None, "no least frequency");
+        assert_eq!(TermStats::new(vec!["a".to_owned()], &[0.5, 0.5, 0.5, 0.0], -1.0), None, "never analyzed");
     }
 }
