@@ -5,11 +5,21 @@
 //! committed after the pushes, so a node that dies mid-fan-out leaves the
 //! event to another; pushing twice is harmless (a set).
 //!
-//! A batch of events costs two queries, not two per event: the authors in
-//! one, and the followers of every author with at most
+//! A batch of events costs three queries, not three per event: the authors
+//! in one, and the followers of every author with at most
 //! [`PREFETCH_FOLLOWERS`] followers in another (larger accounts are read in
-//! pages). One event at a time, the worker waited for the database twice an
-//! event and fell behind sustained posting (about 600 events/s under load).
+//! pages), read again after the pushes (below). One event at a time, the
+//! worker waited for the database twice an event and fell behind sustained
+//! posting (about 600 events/s under load).
+//!
+//! **Unfollows during a push.** An unfollow takes the account's newest
+//! tweets out of the reader's kept timeline once it has committed; a push
+//! of the same tweet that read the followers before that commit and lands
+//! after the removal would put the tweet back for good. So after pushing,
+//! the worker reads the followers again and takes the tweet back from
+//! whoever is no longer among them. Either the unfollow committed before
+//! that second read, which then misses the reader, or after it, and so
+//! after the push, and the unfollow's own removal comes last.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -78,6 +88,8 @@ impl FanoutWorker {
             followers.entry(followee).or_default().push(follower);
         }
         let homes = self.timelines.homes();
+        // Tweets pushed to the prefetched followers, by author.
+        let mut pushed: Vec<(Id, Id)> = Vec::new();
         for event in events {
             let (author, tweet) = (event.author_id, event.tweet_id);
             let posted = event.kind == TWEET_POSTED;
@@ -100,6 +112,7 @@ impl FanoutWorker {
                 (Some(list), _) => {
                     if posted {
                         homes.push(list, tweet).await?;
+                        pushed.push((author, tweet));
                     } else {
                         homes.remove(list, tweet).await?;
                     }
@@ -111,24 +124,57 @@ impl FanoutWorker {
                 _ => self.for_followers(author, tweet, posted).await?,
             }
         }
+        if !pushed.is_empty() {
+            let authors: Vec<Id> = pushed.iter().map(|(author, _)| *author).collect::<HashSet<_>>().into_iter().collect();
+            let mut now: HashMap<Id, HashSet<Id>> = HashMap::new();
+            for (followee, follower) in self.store.followers_of(&authors).await? {
+                now.entry(followee).or_default().insert(follower);
+            }
+            for (author, tweet) in pushed {
+                let still = now.get(&author);
+                let gone: Vec<Id> =
+                    followers[&author].iter().copied().filter(|f| !still.is_some_and(|s| s.contains(f))).collect();
+                if !gone.is_empty() {
+                    homes.remove(&gone, tweet).await?;
+                }
+            }
+        }
         Ok(())
     }
 
-    /// Pushes `tweet` to (or removes it from) the kept timelines of `author`'s followers.
+    /// Pushes `tweet` to (or removes it from) the kept timelines of
+    /// `author`'s followers; after a push, takes it back from those who
+    /// have unfollowed meanwhile.
     async fn for_followers(&self, author: Id, tweet: Id, push: bool) -> anyhow::Result<()> {
         let homes = self.timelines.homes();
+        let followers = self.all_followers(author).await?;
+        for chunk in followers.chunks(FOLLOWERS_PAGE as usize) {
+            if push {
+                homes.push(chunk, tweet).await?;
+            } else {
+                homes.remove(chunk, tweet).await?;
+            }
+        }
+        metrics::counter!("chirp_fanout_pushes_total").increment(followers.len() as u64);
+        if push {
+            let still: HashSet<Id> = self.all_followers(author).await?.into_iter().collect();
+            let gone: Vec<Id> = followers.into_iter().filter(|f| !still.contains(f)).collect();
+            if !gone.is_empty() {
+                homes.remove(&gone, tweet).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every follower of `author`, read in pages.
+    async fn all_followers(&self, author: Id) -> anyhow::Result<Vec<Id>> {
+        let mut followers = Vec::new();
         let mut after = None;
         loop {
             let page = self.store.follower_ids(author, after, FOLLOWERS_PAGE).await?;
-            let followers: Vec<Id> = page.iter().map(|(_, follower)| *follower).collect();
-            if push {
-                homes.push(&followers, tweet).await?;
-            } else {
-                homes.remove(&followers, tweet).await?;
-            }
-            metrics::counter!("chirp_fanout_pushes_total").increment(followers.len() as u64);
+            followers.extend(page.iter().map(|(_, follower)| *follower));
             if page.len() < FOLLOWERS_PAGE as usize {
-                return Ok(());
+                return Ok(followers);
             }
             after = page.last().map(|(follow, _)| *follow);
         }

@@ -17,6 +17,8 @@ struct Model {
     follows: BTreeSet<(usize, usize)>,
     /// tweet id -> author
     tweets: HashMap<String, usize>,
+    /// What happened, in order, to explain a mismatch: (step, actor, what, subject).
+    history: Vec<(usize, usize, &'static str, String)>,
 }
 
 impl Model {
@@ -30,6 +32,29 @@ impl Model {
             .collect();
         ids.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
         ids.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// The history behind a difference between `got` and the model's timeline of `reader`.
+    fn explain(&self, reader: usize, got: &[String]) -> String {
+        let want = self.timeline(reader);
+        let odd: Vec<&String> =
+            got.iter().filter(|id| !want.contains(id)).chain(want.iter().filter(|id| !got.contains(id))).collect();
+        let authors: Vec<String> = self
+            .history
+            .iter()
+            .filter(|(_, _, what, subject)| *what == "posts" && odd.contains(&subject))
+            .map(|(_, actor, _, _)| actor.to_string())
+            .collect();
+        let lines: Vec<String> = self
+            .history
+            .iter()
+            .filter(|(_, actor, what, subject)| {
+                odd.contains(&subject)
+                    || (*actor == reader && matches!(*what, "follows" | "unfollows") && authors.contains(subject))
+            })
+            .map(|(step, actor, what, subject)| format!("step {step}: {actor} {what} {subject}"))
+            .collect();
+        format!("differing {odd:?}; their history: {}", lines.join("; "))
     }
 }
 
@@ -84,14 +109,15 @@ async fn settle(app: &TestApp, users: &[(String, String)], model: &Model, seed: 
         match mismatch {
             None => break,
             Some((i, got, want)) if Instant::now() > deadline => {
-                panic!("seed {seed}: user {i}'s timeline\n got  {got:?}\n want {want:?}")
+                panic!("seed {seed}: user {i}'s timeline\n got  {got:?}\n want {want:?}\n{}", model.explain(i, &got))
             }
             Some(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
     for (i, (_, token)) in users.iter().enumerate() {
         for limit in [1, 7, 100] {
-            assert_eq!(app.whole_timeline(token, limit).await, model.timeline(i), "seed {seed}: user {i}, pages of {limit}");
+            let got = app.whole_timeline(token, limit).await;
+            assert_eq!(got, model.timeline(i), "seed {seed}: user {i}, pages of {limit}: {}", model.explain(i, &got));
         }
     }
 }
@@ -118,15 +144,18 @@ async fn random_history(seed: u64) {
             0..25 if a != b => {
                 assert!(app.follow(token, b_id).await.is_success());
                 model.follows.insert((a, b));
+                model.history.push((step, a, "follows", b.to_string()));
             }
             25..35 if a != b => {
                 assert_eq!(app.unfollow(token, b_id).await, StatusCode::NO_CONTENT);
                 model.follows.remove(&(a, b));
+                model.history.push((step, a, "unfollows", b.to_string()));
             }
             35..65 => {
                 let tweet = app.tweet(token, &format!("step {step} by {a}")).await;
                 let id = tweet["id"].as_str().unwrap().to_owned();
                 model.tweets.insert(id.clone(), a);
+                model.history.push((step, a, "posts", id.clone()));
                 // Read-your-own-writes: the author sees it on the very next request.
                 assert_eq!(app.first_page(token).await.first(), Some(&id), "seed {seed}, step {step}");
             }
@@ -135,6 +164,7 @@ async fn random_history(seed: u64) {
                 if let Some(id) = own.get(rng.random_range(0..own.len().max(1))) {
                     assert_eq!(app.delete_tweet(token, id).await, StatusCode::NO_CONTENT);
                     model.tweets.remove(id);
+                    model.history.push((step, a, "deletes", id.clone()));
                 }
             }
             // Reads make timelines kept, so later tweets reach them by push.
