@@ -130,13 +130,9 @@ impl FanoutWorker {
             for (followee, follower) in self.store.followers_of(&authors).await? {
                 now.entry(followee).or_default().insert(follower);
             }
+            let none = HashSet::new();
             for (author, tweet) in pushed {
-                let still = now.get(&author);
-                let gone: Vec<Id> =
-                    followers[&author].iter().copied().filter(|f| !still.is_some_and(|s| s.contains(f))).collect();
-                if !gone.is_empty() {
-                    homes.remove(&gone, tweet).await?;
-                }
+                self.take_back(&followers[&author], now.get(&author).unwrap_or(&none), tweet).await?;
             }
         }
         Ok(())
@@ -158,10 +154,17 @@ impl FanoutWorker {
         metrics::counter!("chirp_fanout_pushes_total").increment(followers.len() as u64);
         if push {
             let still: HashSet<Id> = self.all_followers(author).await?.into_iter().collect();
-            let gone: Vec<Id> = followers.into_iter().filter(|f| !still.contains(f)).collect();
-            if !gone.is_empty() {
-                homes.remove(&gone, tweet).await?;
-            }
+            self.take_back(&followers, &still, tweet).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes `tweet` back from those it was pushed to who are not `still`
+    /// following its author: they unfollowed while it was pushed.
+    async fn take_back(&self, pushed_to: &[Id], still: &HashSet<Id>, tweet: Id) -> anyhow::Result<()> {
+        let gone: Vec<Id> = pushed_to.iter().copied().filter(|f| !still.contains(f)).collect();
+        if !gone.is_empty() {
+            self.timelines.homes().remove(&gone, tweet).await?;
         }
         Ok(())
     }
