@@ -40,7 +40,7 @@ impl Profiles {
         }
         let change = ProfileChange { name: name.map(|n| n.as_str().to_owned()), bio: bio.map(|b| b.as_str().to_owned()) };
         let updated = self.store.update_profile(user, &change).await?;
-        self.cache.user_changed(user);
+        self.cache.forget_user(user).await;
         Ok(updated)
     }
 
@@ -61,7 +61,7 @@ impl Profiles {
     #[tracing::instrument(skip_all, fields(user_id = %user))]
     pub async fn set_avatar(&self, user: Id, key: &str) -> Result<User> {
         let result = self.store.set_avatar(user, Some(key)).await;
-        self.cache.user_changed(user);
+        self.cache.forget_user(user).await;
         match result {
             Ok((user, previous)) => {
                 if let Some(previous) = previous {
@@ -81,7 +81,7 @@ impl Profiles {
     #[tracing::instrument(skip_all, fields(user_id = %user))]
     pub async fn remove_avatar(&self, user: Id) -> Result<User> {
         let (user, previous) = self.store.set_avatar(user, None).await?;
-        self.cache.user_changed(user.id);
+        self.cache.forget_user(user.id).await;
         if let Some(previous) = previous {
             self.avatars.remove(&previous).await;
         }

@@ -6,8 +6,9 @@
 //!   of the accounts they follow, pushed by the fan-out worker, built from
 //!   the database when missing;
 //! - the recent tweets of each *large* account the reader follows (more than
-//!   half the fan-out limit of followers), kept per author for a second,
-//!   and of each account the reader followed in the last two seconds (its
+//!   half the fan-out limit of followers), kept per author for a second
+//!   (then, with Redis, for as long as the author's posts stamp has not
+//!   moved: one round trip checks all of a page's), and of each account the reader followed in the last two seconds (its
 //!   newest tweets went into the kept timeline at the follow; what it posts
 //!   next reaches it by the fan-out, off the request path);
 //! - the database, when neither can answer exactly (a page older than what
@@ -19,8 +20,8 @@
 //! the reader, is still in one of the two.
 
 use std::collections::HashSet;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -28,11 +29,12 @@ use crate::domain::{Id, Tweet};
 use crate::error::Result;
 use crate::ports::cache::{FollowChange, HomeTimelines};
 use crate::ports::store::{PageRequest, Store};
-use crate::services::tweet_cache::TweetCache;
+use crate::services::tweet_cache::{Stamp, Stamps, TweetCache, STAMP_TRUST};
 
 /// How often the set of large accounts is read again.
 const LARGE_REFRESH: Duration = Duration::from_secs(5);
-/// How long a large account's recent tweets are kept before being read again.
+/// How long a large account's recent tweets are trusted before being
+/// checked (with Redis, against the author's posts stamp) or read again.
 const AUTHOR_FRESHNESS: Duration = Duration::from_secs(1);
 /// How long an account just followed is also merged at read time, as large
 /// ones are: its tweets posted since the follow reach the kept timeline by
@@ -64,14 +66,46 @@ struct LargeAccounts {
     marked: RwLock<HashSet<Id>>,
 }
 
+/// An author's newest tweet ids, and whether they are all the author has.
+struct Recent {
+    ids: Vec<Id>,
+    complete: bool,
+    /// (trusted until, the author's posts stamp they were read under or 0)
+    trust: Mutex<(Instant, u64)>,
+}
+
+impl Recent {
+    fn new(ids: Vec<Id>, complete: bool, stamp: u64) -> Arc<Self> {
+        Arc::new(Self { ids, complete, trust: Mutex::new((Instant::now() + AUTHOR_FRESHNESS, stamp)) })
+    }
+
+    /// Whether still fresh, or kept under `stamp` (then fresh again).
+    fn trusted(&self, stamp: Option<u64>) -> bool {
+        let mut trust = self.trust.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if trust.0 > now {
+            return true;
+        }
+        let unmoved = trust.1 != 0 && stamp == Some(trust.1);
+        if unmoved {
+            trust.0 = now + AUTHOR_FRESHNESS;
+        }
+        unmoved
+    }
+
+    fn fresh(&self) -> bool {
+        self.trust.lock().unwrap_or_else(|e| e.into_inner()).0 > Instant::now()
+    }
+}
+
 pub struct Timelines {
     store: Arc<dyn Store>,
     homes: Arc<dyn HomeTimelines>,
     cache: Arc<TweetCache>,
     settings: TimelineSettings,
     large: LargeAccounts,
-    /// author -> (newest ids, complete)
-    recent: moka::sync::Cache<i64, Arc<(Vec<Id>, bool)>>,
+    /// author -> their newest ids
+    recent: moka::sync::Cache<i64, Arc<Recent>>,
     /// reader -> accounts followed in the last [`FOLLOW_SETTLING`]
     just_followed: moka::sync::Cache<i64, Arc<Vec<Id>>>,
 }
@@ -88,7 +122,8 @@ impl Timelines {
                 followed: moka::sync::Cache::builder().max_capacity(100_000).build(),
                 marked: RwLock::default(),
             },
-            recent: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(AUTHOR_FRESHNESS).build(),
+            // Kept under a stamp at most as long as the tweet cache keeps counts.
+            recent: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(STAMP_TRUST).build(),
             just_followed: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(FOLLOW_SETTLING).build(),
         }
     }
@@ -156,7 +191,7 @@ impl Timelines {
         settling.retain(|&a| a != account);
         if followed {
             settling.push(account);
-            self.recent.insert(account.as_i64(), Arc::new((newest, complete)));
+            self.recent.insert(account.as_i64(), Recent::new(newest, complete, 0));
         }
         self.just_followed.insert(reader.as_i64(), Arc::new(settling));
         Ok(())
@@ -203,8 +238,12 @@ impl Timelines {
         }
         let mut ids = kept.ids;
         let settling = self.just_followed.get(&reader.as_i64()).unwrap_or_default();
-        for author in self.large_followed(reader).await?.iter().chain(settling.iter()) {
-            ids.extend(self.author_ids(*author, page).await?);
+        let large = self.large_followed(reader).await?;
+        let merged: Vec<Id> = large.iter().chain(settling.iter()).copied().collect();
+        let stale = merged.iter().filter(|a| !self.recent.get(&a.as_i64()).is_some_and(|r| r.fresh())).map(|a| Stamp::Posts(*a));
+        let stamps = self.cache.read_stamps(stale.collect()).await;
+        for author in merged {
+            ids.extend(self.author_ids(author, page, &stamps).await?);
         }
         ids.sort_unstable_by(|a, b| b.cmp(a));
         ids.dedup();
@@ -221,19 +260,20 @@ impl Timelines {
     }
 
     /// A large account's ids for the page: from its kept recent tweets, or the database.
-    async fn author_ids(&self, author: Id, page: PageRequest) -> Result<Vec<Id>> {
+    async fn author_ids(&self, author: Id, page: PageRequest, stamps: &Stamps) -> Result<Vec<Id>> {
+        let stamp = stamps.get(&Stamp::Posts(author)).copied();
         let recent = match self.recent.get(&author.as_i64()) {
-            Some(recent) => recent,
-            None => {
+            Some(recent) if recent.trusted(stamp) => recent,
+            _ => {
                 let n = self.settings.build;
                 let ids = self.store.author_tweet_ids(author, None, n).await?;
                 let complete = ids.len() < n as usize;
-                let recent = Arc::new((ids, complete));
+                let recent = Recent::new(ids, complete, stamp.unwrap_or(0));
                 self.recent.insert(author.as_i64(), recent.clone());
                 recent
             }
         };
-        let (ids, complete) = (&recent.0, recent.1);
+        let (ids, complete) = (&recent.ids, recent.complete);
         let before = page.before.map_or(i64::MAX, Id::as_i64);
         let from: Vec<Id> = ids.iter().copied().filter(|id| id.as_i64() < before).take(page.limit as usize).collect();
         if from.len() == page.limit as usize || complete {

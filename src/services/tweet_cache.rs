@@ -8,20 +8,25 @@
 //!   process and marks what it changed, so cached values stay exact and
 //!   are never refreshed by time.
 //! - **Shared** (several nodes may write): values are trusted for
-//!   [`SHARED_FRESHNESS`], then read again in one batched query per kind.
-//!   A single tweet read (`GET /tweet/{id}`) is exact: with Redis, by
-//!   version stamps (below); without, by reading counters and the viewer's
-//!   like from the database every time.
+//!   [`SHARED_FRESHNESS`], then checked again: with Redis, against their
+//!   version stamps (below), all of a page's in one round trip, and read
+//!   again in one batched query per kind only where a stamp moved; without
+//!   Redis, read again. A single tweet read (`GET /tweet/{id}`) is exact:
+//!   with Redis, by checking the stamps on every read; without, by reading
+//!   counters and the viewer's like from the database every time.
 //!
 //! **Version stamps** (shared, with Redis): every write that changes a
 //! tweet (like, unlike, view, delete, alt text) gives the tweet's stamp in
 //! Redis a new random value after it commits and before it answers; a like
 //! or unlike also the liker's stamp; a deletion or an alt text also the
-//! stamp of the tweet's body. `GET /tweet/{id}` reads the three in one round
-//! trip and trusts what it keeps if it was read under the same stamps: no
-//! acknowledged write can have changed it since. Otherwise it reads the
-//! database (only the counts, when only the tweet's stamp moved, as a like
-//! or a view moves it) and keeps the result under the stamps it just read.
+//! stamp of the tweet's body; a write that changes a user (a follow, a post,
+//! a profile edit) the user's stamp. A value kept under a stamp is trusted
+//! while the stamp has not moved: no acknowledged write can have changed it
+//! since. `GET /tweet/{id}` reads its stamps in one round trip every time;
+//! a page reads those of what it kept past [`SHARED_FRESHNESS`]. Where a
+//! stamp moved, the database is read (only the counts, when only the
+//! tweet's stamp moved, as a like or a view moves it) and the result kept
+//! under the stamp just read.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -43,10 +48,11 @@ const SHARED_BODY_FRESHNESS: Duration = Duration::from_secs(30);
 /// is recreated with a new value, so its expiry only costs a reread).
 const STAMP_TTL: Duration = Duration::from_secs(600);
 
-/// At most this long are a viewer's likes kept under a stamp trusted (a
-/// tweet's counters: [`SHARED_BODY_FRESHNESS`]), should a writer have failed
-/// to reach Redis to restamp them.
-const STAMP_TRUST: Duration = SHARED_BODY_FRESHNESS;
+/// At most this long is a value kept under a stamp trusted (a viewer's
+/// likes, a user, an author's recent tweets; a tweet's counters:
+/// [`SHARED_BODY_FRESHNESS`]), should a writer have failed to reach Redis to
+/// restamp them.
+pub const STAMP_TRUST: Duration = SHARED_BODY_FRESHNESS;
 
 /// At most this many of a viewer's likes are kept (the newest tweets); older
 /// ones are looked up when a page reaches them.
@@ -83,6 +89,33 @@ impl CachedTweet {
         change(&mut self.counters.lock().unwrap_or_else(|e| e.into_inner()));
     }
 }
+
+/// A user as kept, and until when (and under which stamp) they are trusted.
+struct CachedAuthor {
+    user: Arc<User>,
+    trust: Mutex<Trust>,
+}
+
+#[derive(Clone, Copy)]
+struct Trust {
+    /// Milliseconds after `epoch` until which the user is trusted.
+    fresh_until: i64,
+    /// The user's stamp they were read under (0: none).
+    stamp: u64,
+}
+
+impl CachedAuthor {
+    fn trust(&self) -> Trust {
+        *self.trust.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn trust_until(&self, fresh_until: i64) {
+        self.trust.lock().unwrap_or_else(|e| e.into_inner()).fresh_until = fresh_until;
+    }
+}
+
+/// The stamps read for one answer (none without Redis).
+pub type Stamps = HashMap<Stamp, u64>;
 
 /// The tweets a viewer likes, exactly for tweet ids at or above `floor`.
 struct ViewerLikes {
@@ -127,7 +160,7 @@ pub struct TweetCache {
     user_changes: Generations,
     like_changes: Generations,
     bodies: moka::sync::Cache<i64, Arc<CachedTweet>>,
-    authors: moka::sync::Cache<i64, Arc<User>>,
+    authors: moka::sync::Cache<i64, Arc<CachedAuthor>>,
     likes: moka::sync::Cache<i64, Arc<Mutex<ViewerLikes>>>,
 }
 
@@ -153,8 +186,12 @@ impl TweetCache {
             .build();
         let authors = moka::sync::Cache::builder()
             .max_capacity(limits.authors_bytes)
-            .weigher(|_, u: &Arc<User>| u32::try_from(160 + u.username.len() + u.name.len() + u.email.len()).unwrap_or(u32::MAX));
-        let authors = if shared { authors.time_to_live(SHARED_FRESHNESS) } else { authors }.build();
+            .weigher(|_, a: &Arc<CachedAuthor>| {
+                let u = &a.user;
+                u32::try_from(192 + u.username.len() + u.name.len() + u.email.len() + u.bio.len()).unwrap_or(u32::MAX)
+            });
+        // Kept under a stamp at most as long as a tweet's counters are.
+        let authors = if shared { authors.time_to_live(STAMP_TRUST) } else { authors }.build();
         let likes = moka::sync::Cache::builder()
             .max_capacity(limits.likes_bytes)
             .weigher(|_, l: &Arc<Mutex<ViewerLikes>>| {
@@ -214,22 +251,25 @@ impl TweetCache {
                 None => missing.push(*id),
             }
         }
+        // Bodies read anew are kept under their stamps, unless their counts come from elsewhere.
+        let unkept: &[Id] = if refresh_counters { &missing } else { &[] };
+        let stamps = self.read_stamps(self.to_check(&stale, unkept, &bodies, viewer, now)).await;
         if !missing.is_empty() {
             let before: Vec<u64> = missing.iter().map(|id| self.tweet_changes.of(*id)).collect();
             let tweets = self.store.tweets_by_ids(&missing, None).await?;
             for tweet in tweets {
                 let at = missing.iter().position(|id| *id == tweet.id).unwrap_or(0);
                 let changed = before.get(at).is_some_and(|g| *g != self.tweet_changes.of(tweet.id));
-                let body = self.keep(&tweet, changed);
+                let body = self.keep(&tweet, changed, stamps.get(&Stamp::Tweet(tweet.id)).copied().unwrap_or(0));
                 bodies.insert(tweet.id.as_i64(), body);
             }
         }
         if !stale.is_empty() {
-            self.refresh_counters(&stale, &mut bodies).await?;
+            self.refresh_counters(&stale, &mut bodies, &stamps).await?;
         }
-        let authors = self.authors_of(bodies.values().map(|b| b.author)).await?;
+        let authors = self.authors_of(bodies.values().map(|b| b.author), &stamps).await?;
         let liked = match viewer {
-            Some(viewer) => self.liked(viewer, ids).await?,
+            Some(viewer) => self.liked(viewer, ids, &stamps).await?,
             None => HashSet::new(),
         };
         Ok(ids
@@ -242,18 +282,71 @@ impl TweetCache {
             .collect())
     }
 
-    /// One tweet, exact: in a shared deployment its counters and the
-    /// viewer's like are checked against their stamps in Redis (one round
-    /// trip), or without Redis read from the database (two lookups by key);
-    /// the author comes from memory.
+    /// What a page must check in a shared deployment with Redis: the
+    /// tweets kept past their freshness or not kept, their authors kept past
+    /// theirs or not kept, and the viewer's likes likewise.
+    fn to_check(
+        &self,
+        stale: &[Id],
+        missing: &[Id],
+        bodies: &HashMap<i64, Arc<CachedTweet>>,
+        viewer: Option<Id>,
+        now: i64,
+    ) -> Vec<Stamp> {
+        if self.stamps.is_none() {
+            return Vec::new();
+        }
+        let mut check: Vec<Stamp> = stale.iter().chain(missing).map(|id| Stamp::Tweet(*id)).collect();
+        for body in bodies.values() {
+            let trusted = self.authors.get(&body.author.as_i64()).is_some_and(|a| a.trust().fresh_until >= now);
+            if !trusted && !check.contains(&Stamp::User(body.author)) {
+                check.push(Stamp::User(body.author));
+            }
+        }
+        if let Some(viewer) = viewer {
+            let trusted = self.likes.get(&viewer.as_i64()).is_some_and(|l| self.lock(&l).fresh_until > Instant::now());
+            if !trusted {
+                check.push(Stamp::Likes(viewer));
+            }
+        }
+        check
+    }
+
+    /// The stamps of `check`, in one round trip; none without Redis, or if
+    /// it fails (then what they would have confirmed is read again).
+    pub async fn read_stamps(&self, check: Vec<Stamp>) -> Stamps {
+        let Some(stamps) = &self.stamps else { return Stamps::new() };
+        if check.is_empty() {
+            return Stamps::new();
+        }
+        let keys: Vec<String> = check.iter().map(Stamp::key).collect();
+        match stamps.stamps(&keys, new_stamp(), STAMP_TTL).await {
+            Ok(found) => check.into_iter().zip(found).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "version stamps unavailable; reading what a page kept again");
+                Stamps::new()
+            }
+        }
+    }
+
+    /// One tweet, exact: in a shared deployment its counters, its author and
+    /// the viewer's like are checked against their stamps in Redis (one
+    /// round trip), or without Redis read from the database (two lookups by
+    /// key, the author from memory).
     pub async fn tweet(&self, id: Id, viewer: Option<Id>) -> Result<Option<Tweet>, StoreError> {
         if !self.shared {
             return Ok(self.tweets(&[id], viewer).await?.pop());
         }
         if let Some(stamps) = &self.stamps {
-            let keys: Vec<String> = [tweet_stamp(id), body_stamp(id)].into_iter().chain(viewer.map(likes_stamp)).collect();
+            let author = self.bodies.get(&id.as_i64()).map(|body| body.author);
+            let check: Vec<Stamp> = [Stamp::Tweet(id), Stamp::TweetBody(id)]
+                .into_iter()
+                .chain(viewer.map(Stamp::Likes))
+                .chain(author.map(Stamp::User))
+                .collect();
+            let keys: Vec<String> = check.iter().map(Stamp::key).collect();
             match stamps.stamps(&keys, new_stamp(), STAMP_TTL).await {
-                Ok(found) => return self.stamped_tweet(id, viewer, &found).await,
+                Ok(found) => return self.stamped_tweet(id, viewer, &check.into_iter().zip(found).collect()).await,
                 Err(e) => tracing::warn!(error = %e, "version stamps unavailable; reading the tweet from the database"),
             }
         }
@@ -265,10 +358,11 @@ impl TweetCache {
         Ok(Some(tweet))
     }
 
-    /// [`Self::tweet`] under stamps: `stamps[0]` the tweet's, `stamps[1]`
-    /// its body's, `stamps[2]` the viewer's likes'.
-    async fn stamped_tweet(&self, id: Id, viewer: Option<Id>, stamps: &[u64]) -> Result<Option<Tweet>, StoreError> {
-        let (stamp, body_stamp) = (stamps[0], stamps[1]);
+    /// [`Self::tweet`] under `stamps`: the tweet's, its body's, and those
+    /// of the viewer's likes and of the author (if known) that were read.
+    async fn stamped_tweet(&self, id: Id, viewer: Option<Id>, stamps: &Stamps) -> Result<Option<Tweet>, StoreError> {
+        let stamp = stamps.get(&Stamp::Tweet(id)).copied().unwrap_or(0);
+        let body_stamp = stamps.get(&Stamp::TweetBody(id)).copied().unwrap_or(0);
         let kept = self.bodies.get(&id.as_i64()).filter(|body| body.counters().body_stamp == body_stamp);
         let body = match kept {
             Some(body) if body.counters().stamp == stamp => body,
@@ -291,19 +385,16 @@ impl TweetCache {
                     return Ok(None);
                 };
                 // Trusted under the stamps until the body expires (SHARED_BODY_FRESHNESS).
-                let body = self.keep(&tweet, false);
-                body.set_counters(|c| {
-                    c.stamp = stamp;
-                    c.body_stamp = body_stamp;
-                });
+                let body = self.keep(&tweet, false, stamp);
+                body.set_counters(|c| c.body_stamp = body_stamp);
                 body
             }
         };
-        let authors = self.authors_of(std::iter::once(body.author)).await?;
+        let authors = self.authors_of(std::iter::once(body.author), stamps).await?;
         let Some(author) = authors.get(&body.author.as_i64()) else { return Ok(None) };
-        let liked = match (viewer, stamps.get(2)) {
-            (Some(viewer), Some(stamp)) => self.stamped_like(viewer, id, *stamp).await?,
-            _ => false,
+        let liked = match viewer.and_then(|viewer| Some((viewer, *stamps.get(&Stamp::Likes(viewer))?))) {
+            Some((viewer, stamp)) => self.stamped_like(viewer, id, stamp).await?,
+            None => false,
         };
         Ok(Some(tweet_of(id, &body, author, liked)))
     }
@@ -336,13 +427,15 @@ impl TweetCache {
         let floor =
             if newest.len() < VIEWER_LIKES_KEPT as usize { i64::MIN } else { newest.last().map_or(i64::MIN, |id| id.as_i64()) };
         let now = Instant::now();
-        let fresh_until = if generation != self.like_changes.of(viewer) {
+        let changed = generation != self.like_changes.of(viewer);
+        let fresh_until = if changed {
             now // a like changed meanwhile: good for this answer only
         } else if self.shared {
             now + SHARED_FRESHNESS
         } else {
             far_future()
         };
+        let stamp = if changed { 0 } else { stamp };
         let ids = newest.iter().map(|id| id.as_i64()).collect();
         let entry = Arc::new(Mutex::new(ViewerLikes { floor, fresh_until, ids, stamp, stamped_until: now + STAMP_TRUST }));
         self.likes.insert(viewer.as_i64(), entry.clone());
@@ -358,14 +451,7 @@ impl TweetCache {
         if changed.is_empty() {
             return;
         }
-        let mut keys: Vec<String> = changed
-            .iter()
-            .map(|c| match c {
-                Stamp::Tweet(id) => tweet_stamp(*id),
-                Stamp::TweetBody(id) => body_stamp(*id),
-                Stamp::Likes(user) => likes_stamp(*user),
-            })
-            .collect();
+        let mut keys: Vec<String> = changed.iter().map(Stamp::key).collect();
         keys.sort_unstable();
         keys.dedup();
         if let Err(e) = stamps.restamp(&keys, new_stamp(), STAMP_TTL).await {
@@ -376,11 +462,12 @@ impl TweetCache {
 
     /// Keeps a tweet just written.
     pub fn remember(&self, tweet: &Tweet) {
-        self.keep(tweet, false);
+        self.keep(tweet, false, 0);
     }
 
-    /// Keeps a tweet read in full; `changed`: written to meanwhile, so its counters are not trusted.
-    fn keep(&self, tweet: &Tweet, changed: bool) -> Arc<CachedTweet> {
+    /// Keeps a tweet read in full (under `stamp`, if not 0); `changed`:
+    /// written to meanwhile, so its counters are not trusted.
+    fn keep(&self, tweet: &Tweet, changed: bool, stamp: u64) -> Arc<CachedTweet> {
         let body = Arc::new(CachedTweet {
             author: tweet.author.id,
             content: tweet.content.clone(),
@@ -390,7 +477,7 @@ impl TweetCache {
                 like_count: tweet.like_count,
                 view_count: tweet.view_count,
                 fresh_until: if changed { i64::MIN } else { self.fresh_until() },
-                stamp: 0,
+                stamp: if changed { 0 } else { stamp },
                 body_stamp: 0,
             }),
         });
@@ -398,11 +485,34 @@ impl TweetCache {
         body
     }
 
-    async fn refresh_counters(&self, ids: &[Id], bodies: &mut HashMap<i64, Arc<CachedTweet>>) -> Result<(), StoreError> {
+    /// Counters kept past their freshness: trusted again where their stamp
+    /// has not moved, read again (under the stamp read) where it has.
+    async fn refresh_counters(
+        &self,
+        stale: &[Id],
+        bodies: &mut HashMap<i64, Arc<CachedTweet>>,
+        stamps: &Stamps,
+    ) -> Result<(), StoreError> {
+        let until = self.fresh_until();
+        let mut ids = Vec::with_capacity(stale.len());
+        for id in stale {
+            let kept = bodies.get(&id.as_i64()).map(|body| body.counters().stamp);
+            match (kept, stamps.get(&Stamp::Tweet(*id))) {
+                (Some(kept), Some(stamp)) if kept == *stamp => {
+                    if let Some(body) = bodies.get(&id.as_i64()) {
+                        body.set_counters(|c| c.fresh_until = until);
+                    }
+                }
+                _ => ids.push(*id),
+            }
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids = &ids[..];
         let before: Vec<u64> = ids.iter().map(|id| self.tweet_changes.of(*id)).collect();
         let counters = self.store.tweet_counters(ids).await?;
         let found: HashSet<i64> = counters.iter().map(|c| c.id.as_i64()).collect();
-        let until = self.fresh_until();
         for c in counters {
             if let Some(body) = bodies.get(&c.id.as_i64()) {
                 // Written to while being read: used for this answer only.
@@ -411,8 +521,7 @@ impl TweetCache {
                 body.set_counters(|counters| {
                     counters.like_count = c.like_count;
                     counters.view_count = c.view_count;
-                    // Read without a stamp: may predate one a reader just kept.
-                    counters.stamp = 0;
+                    counters.stamp = if unchanged { stamps.get(&Stamp::Tweet(c.id)).copied().unwrap_or(0) } else { 0 };
                     if unchanged {
                         counters.fresh_until = until;
                     }
@@ -429,16 +538,30 @@ impl TweetCache {
         Ok(())
     }
 
-    async fn authors_of(&self, ids: impl Iterator<Item = Id>) -> Result<HashMap<i64, Arc<User>>, StoreError> {
+    /// The users `ids`: kept ones while fresh, or while their stamp has
+    /// not moved; the others read in one query (under the stamps read).
+    async fn authors_of(&self, ids: impl Iterator<Item = Id>, stamps: &Stamps) -> Result<HashMap<i64, Arc<User>>, StoreError> {
         let mut found = HashMap::new();
         let mut missing = Vec::new();
+        let now = self.now_ms();
         for id in ids {
             if found.contains_key(&id.as_i64()) {
                 continue;
             }
-            match self.authors.get(&id.as_i64()) {
-                Some(user) => {
-                    found.insert(id.as_i64(), user);
+            let kept = self.authors.get(&id.as_i64()).filter(|author| {
+                let trust = author.trust();
+                if trust.fresh_until >= now {
+                    return true;
+                }
+                let unmoved = trust.stamp != 0 && stamps.get(&Stamp::User(id)) == Some(&trust.stamp);
+                if unmoved {
+                    author.trust_until(self.fresh_until());
+                }
+                unmoved
+            });
+            match kept {
+                Some(author) => {
+                    found.insert(id.as_i64(), author.user.clone());
                 }
                 None if !missing.contains(&id) => missing.push(id),
                 None => {}
@@ -451,7 +574,8 @@ impl TweetCache {
                 let user = Arc::new(user);
                 // A user changed while being read is used for this answer only.
                 if before.get(at) == Some(&self.user_changes.of(user.id)) {
-                    self.authors.insert(user.id.as_i64(), user.clone());
+                    let stamp = stamps.get(&Stamp::User(user.id)).copied().unwrap_or(0);
+                    self.keep_author(user.clone(), stamp);
                 }
                 found.insert(user.id.as_i64(), user);
             }
@@ -459,11 +583,17 @@ impl TweetCache {
         Ok(found)
     }
 
+    fn keep_author(&self, user: Arc<User>, stamp: u64) {
+        let trust = Mutex::new(Trust { fresh_until: self.fresh_until(), stamp });
+        self.authors.insert(user.id.as_i64(), Arc::new(CachedAuthor { user, trust }));
+    }
+
     /// Which of `ids` `viewer` likes.
-    async fn liked(&self, viewer: Id, ids: &[Id]) -> Result<HashSet<i64>, StoreError> {
+    async fn liked(&self, viewer: Id, ids: &[Id], stamps: &Stamps) -> Result<HashSet<i64>, StoreError> {
+        let stamp = stamps.get(&Stamp::Likes(viewer)).copied();
         let entry = match self.likes.get(&viewer.as_i64()) {
-            Some(entry) if self.lock(&entry).fresh_until > Instant::now() => entry,
-            _ => self.load_likes(viewer, 0).await?,
+            Some(entry) if self.trust_likes(&entry, stamp) => entry,
+            _ => self.load_likes(viewer, stamp.unwrap_or(0)).await?,
         };
         let (mut liked, below): (HashSet<i64>, Vec<Id>) = {
             let likes = self.lock(&entry);
@@ -474,6 +604,20 @@ impl TweetCache {
             liked.extend(self.store.liked_among(viewer, &below).await?.iter().map(|id| id.as_i64()));
         }
         Ok(liked)
+    }
+
+    /// Whether the viewer's kept likes are fresh, or kept under `stamp` (then fresh again).
+    fn trust_likes(&self, entry: &Mutex<ViewerLikes>, stamp: Option<u64>) -> bool {
+        let mut likes = self.lock(entry);
+        let now = Instant::now();
+        if likes.fresh_until > now {
+            return true;
+        }
+        let unmoved = likes.stamp != 0 && stamp == Some(likes.stamp) && likes.stamped_until > now;
+        if unmoved {
+            likes.fresh_until = now + SHARED_FRESHNESS;
+        }
+        unmoved
     }
 
     fn lock<'a>(&self, likes: &'a Mutex<ViewerLikes>) -> std::sync::MutexGuard<'a, ViewerLikes> {
@@ -515,7 +659,7 @@ impl TweetCache {
     /// A user as a committed write left them (counts included).
     pub fn user_written(&self, user: &User) {
         self.user_changes.bump(user.id);
-        self.authors.insert(user.id.as_i64(), Arc::new(user.clone()));
+        self.keep_author(Arc::new(user.clone()), 0);
     }
 
     /// A view count a write returned (counts only grow).
@@ -535,6 +679,20 @@ impl TweetCache {
         self.authors.invalidate(&user.as_i64());
     }
 
+    /// The user changed, outside a write batch: on every node (restamped) as well as here.
+    pub async fn forget_user(&self, user: Id) {
+        self.user_changed(user);
+        self.restamp(&[Stamp::User(user)]).await;
+    }
+
+    /// The author deleted the tweet: on every node (restamped) as well as here.
+    pub async fn tweet_deleted(&self, tweet: Id, author: Id) {
+        self.tweet_changes.bump(tweet);
+        self.bodies.invalidate(&tweet.as_i64());
+        self.user_changed(author);
+        self.restamp(&[Stamp::Tweet(tweet), Stamp::TweetBody(tweet), Stamp::User(author), Stamp::Posts(author)]).await;
+    }
+
     /// The tweet is gone, or its body (media descriptions) changed: on
     /// every node (restamped) as well as here.
     pub async fn forget_tweet(&self, tweet: Id) {
@@ -545,7 +703,7 @@ impl TweetCache {
 }
 
 /// What a write changed, for [`TweetCache::restamp`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Stamp {
     /// A tweet's counters or body.
     Tweet(Id),
@@ -553,18 +711,23 @@ pub enum Stamp {
     TweetBody(Id),
     /// Which tweets a user likes.
     Likes(Id),
+    /// A user as shown beside their tweets (name, avatar, counts).
+    User(Id),
+    /// Which tweets a user has posted (one posted or deleted).
+    Posts(Id),
 }
 
-fn tweet_stamp(id: Id) -> String {
-    format!("tv:{}", id.as_i64())
-}
-
-fn body_stamp(id: Id) -> String {
-    format!("tb:{}", id.as_i64())
-}
-
-fn likes_stamp(user: Id) -> String {
-    format!("lv:{}", user.as_i64())
+impl Stamp {
+    /// Its key in the shared cache.
+    fn key(&self) -> String {
+        match self {
+            Stamp::Tweet(id) => format!("tv:{}", id.as_i64()),
+            Stamp::TweetBody(id) => format!("tb:{}", id.as_i64()),
+            Stamp::Likes(user) => format!("lv:{}", user.as_i64()),
+            Stamp::User(user) => format!("us:{}", user.as_i64()),
+            Stamp::Posts(user) => format!("up:{}", user.as_i64()),
+        }
+    }
 }
 
 /// A stamp no key has had: 64 random bits (0 means none here).

@@ -80,8 +80,7 @@ impl Tweets {
         }
         let (_, media) = self.store.delete_tweet(id, self.ids.next_id()).await?.ok_or(Error::NotFound)?;
         self.outbox.notify_one();
-        self.cache.forget_tweet(id).await;
-        self.cache.user_changed(caller);
+        self.cache.tweet_deleted(id, caller).await;
         self.timelines.author_posted(caller);
         Ok(media)
     }

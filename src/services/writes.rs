@@ -172,17 +172,22 @@ impl Worker {
             (Write::Follow { follower, .. }, Written::Follow { added, followee }) => {
                 if *added {
                     cache.user_changed(*follower);
+                    changed.extend([Stamp::User(*follower), Stamp::User(followee.id)]);
                 }
                 cache.user_written(followee);
                 false
             }
-            (Write::Unfollow { .. }, Written::Unfollow { follower, followee, .. }) => {
+            (Write::Unfollow { .. }, Written::Unfollow { removed, follower, followee }) => {
                 cache.user_written(follower);
                 cache.user_written(followee);
+                if *removed {
+                    changed.extend([Stamp::User(follower.id), Stamp::User(followee.id)]);
+                }
                 false
             }
             (Write::Post(_), Written::Post { author }) => {
                 cache.user_written(author);
+                changed.extend([Stamp::User(author.id), Stamp::Posts(author.id)]);
                 true
             }
             (Write::View { tweet }, Written::View { view_count }) => {

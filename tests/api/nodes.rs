@@ -110,6 +110,62 @@ async fn a_tweet_read_on_one_node_shows_writes_made_on_another_at_once() {
     assert_eq!(status, StatusCode::NOT_FOUND, "a delete on a, read on b");
 }
 
+/// A timeline page on one node shows the writes made on another within the
+/// second a page's counts may lag: likes, the reader's own like, an author's
+/// new name and follower count. A node keeps all of them; with Redis, it
+/// trusts them after that second only while their stamps have not moved, so
+/// it checks them again, and a page read again with nothing written keeps
+/// showing the same.
+#[tokio::test]
+async fn a_timeline_on_one_node_shows_writes_made_on_another_within_a_second() {
+    let a = TestApp::spawn().await;
+    if a.config.redis_url.is_none() && a.config.database_url.is_none() {
+        return; // the embedded defaults are one node
+    }
+    let b = a.spawn_peer().await;
+    let (alice_id, alice) = a.sign_up("alice").await;
+    let (_, bob) = a.sign_up("bob").await;
+    let (_, carol) = a.sign_up("carol").await;
+    assert!(a.follow(&bob, &alice_id).await.is_success());
+    let tweet = a.tweet(&alice, "read on both nodes").await["id"].as_str().unwrap().to_owned();
+    let first = |page: &serde_json::Value| page["data"][0].clone();
+    // What a reader sees of a tweet that others' writes change.
+    let seen = |tweet: serde_json::Value| {
+        serde_json::json!([tweet["like_count"], tweet["liked_by_me"], tweet["author"]["name"], tweet["author"]["followers_count"]])
+    };
+    let before = serde_json::json!([0, false, "Test User", 1]);
+    let after = serde_json::json!([1, true, "Alice Liddell", 2]);
+
+    // The fan-out brings the tweet in within a second.
+    let mut page = serde_json::Value::Null;
+    for _ in 0..50 {
+        let status;
+        (status, page) = b.get_json("/api/v1/timeline", Some(&bob)).await;
+        assert_eq!(status, StatusCode::OK);
+        if first(&page)["id"] == tweet.as_str() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(first(&page)["id"], tweet.as_str(), "{page}");
+    assert_eq!(seen(first(&page)), before);
+    // Past the second, with nothing written: the same.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let (_, page) = b.get_json("/api/v1/timeline", Some(&bob)).await;
+    assert_eq!(seen(first(&page)), before, "read again with nothing written");
+
+    assert_eq!(a.like(&bob, &tweet).await, StatusCode::CREATED);
+    let r = a.client.patch(a.url("/api/v1/me")).bearer_auth(&alice).json(&serde_json::json!({"name": "Alice Liddell"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(a.follow(&carol, &alice_id).await.is_success());
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let (_, page) = b.get_json("/api/v1/timeline", Some(&bob)).await;
+    assert_eq!(seen(first(&page)), after, "written on a, read on b");
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let (_, page) = b.get_json("/api/v1/timeline", Some(&bob)).await;
+    assert_eq!(seen(first(&page)), after, "read again with nothing written");
+}
+
 /// An alt text edited on one node shows on another's `GET /tweet/{id}` at
 /// once, after likes and views had that node read only the tweet's counts.
 #[tokio::test]
