@@ -108,6 +108,11 @@ pub struct Timelines {
     recent: moka::sync::Cache<i64, Arc<Recent>>,
     /// reader -> accounts followed in the last [`FOLLOW_SETTLING`]
     just_followed: moka::sync::Cache<i64, Arc<Vec<Id>>>,
+    /// reader -> held while this node builds their kept timeline, so that
+    /// pages asked for meanwhile wait for that build instead of each
+    /// making their own (a cold cache would otherwise build every active
+    /// reader's timeline as many times as they have requests in flight).
+    building: moka::sync::Cache<i64, Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Timelines {
@@ -125,6 +130,7 @@ impl Timelines {
             // Kept under a stamp at most as long as the tweet cache keeps counts.
             recent: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(STAMP_TRUST).build(),
             just_followed: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(FOLLOW_SETTLING).build(),
+            building: moka::sync::Cache::builder().max_capacity(10_000).time_to_idle(Duration::from_secs(60)).build(),
         }
     }
 
@@ -226,10 +232,19 @@ impl Timelines {
         let kept = match self.homes.page(reader, page.before, limit).await? {
             Some(kept) => kept,
             None => {
-                self.build(reader).await?;
-                match self.homes.page(reader, page.before, limit).await? {
+                let building = self.building.get_with(reader.as_i64(), Default::default);
+                let _building = building.lock().await;
+                // A build that held the lock may have kept it meanwhile.
+                let kept = match self.homes.page(reader, page.before, limit).await? {
+                    Some(kept) => Some(kept),
+                    None => {
+                        self.build(reader).await?;
+                        self.homes.page(reader, page.before, limit).await?
+                    }
+                };
+                match kept {
                     Some(kept) => kept,
-                    None => return Ok(None), // another build overtook this one
+                    None => return Ok(None), // another node's build overtook this one
                 }
             }
         };

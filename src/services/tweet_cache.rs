@@ -329,16 +329,23 @@ impl TweetCache {
         }
     }
 
-    /// One tweet, exact: in a shared deployment its counters, its author and
-    /// the viewer's like are checked against their stamps in Redis (one
-    /// round trip), or without Redis read from the database (two lookups by
-    /// key, the author from memory).
+    /// One tweet, exact: in a shared deployment its counters and the
+    /// viewer's like are checked against their stamps in Redis (one round
+    /// trip, which also checks the author once kept past their freshness),
+    /// or without Redis read from the database (two lookups by key, the
+    /// author from memory).
     pub async fn tweet(&self, id: Id, viewer: Option<Id>) -> Result<Option<Tweet>, StoreError> {
         if !self.shared {
             return Ok(self.tweets(&[id], viewer).await?.pop());
         }
         if let Some(stamps) = &self.stamps {
-            let author = self.bodies.get(&id.as_i64()).map(|body| body.author);
+            // The author's stamp only once what is kept of them is past its freshness.
+            let now = self.now_ms();
+            let author = self
+                .bodies
+                .get(&id.as_i64())
+                .map(|body| body.author)
+                .filter(|author| self.authors.get(&author.as_i64()).is_none_or(|a| a.trust().fresh_until < now));
             let check: Vec<Stamp> = [Stamp::Tweet(id), Stamp::TweetBody(id)]
                 .into_iter()
                 .chain(viewer.map(Stamp::Likes))

@@ -203,6 +203,34 @@ async fn a_followed_accounts_new_tweet_reaches_a_kept_timeline_within_a_second()
     assert!(app.first_page(&alice).await.is_empty(), "a deleted tweet is gone at once");
 }
 
+/// Many pages asked for at once of a timeline no one keeps yet (a cold
+/// cache, after a restart) build it once on a node, not once a request:
+/// they wait for the first one's build and all answer the same page.
+#[tokio::test]
+async fn a_cold_timeline_asked_for_many_times_at_once_is_built_once() {
+    let app = TestApp::spawn().await;
+    let (alice_id, alice) = app.sign_up("alice").await;
+    let (_, bob) = app.sign_up("bob").await;
+    app.follow(&bob, &alice_id).await;
+    let mut newest: Vec<String> = Vec::new();
+    for i in 0..5 {
+        newest.insert(0, app.tweet(&alice, &format!("tweet {i}")).await["id"].as_str().unwrap().to_owned());
+    }
+    let builds = |app: &TestApp| {
+        let app = app.client.get(app.url("/metrics")).send();
+        async move {
+            let text = app.await.unwrap().text().await.unwrap();
+            text.lines().find_map(|l| l.strip_prefix("chirp_timeline_builds_total ")).map_or(0.0, |v| v.trim().parse().unwrap())
+        }
+    };
+    let before = builds(&app).await;
+    let pages = futures::future::join_all((0..16).map(|_| app.first_page(&bob))).await;
+    assert!(pages.iter().all(|page| *page == newest), "{pages:?}");
+    // Timelines are kept unless several nodes share a database without Redis.
+    let kept = app.config.redis_url.is_some() || app.config.database_url.is_none();
+    assert_eq!(builds(&app).await - before, if kept { 1.0 } else { 0.0 });
+}
+
 #[tokio::test]
 async fn a_large_accounts_tweets_are_merged_into_their_followers_timelines() {
     let app = TestApp::spawn_with(|c| c.timeline_fanout_limit = 2).await;
