@@ -162,10 +162,6 @@ pub struct TweetCache {
     bodies: moka::sync::Cache<i64, Arc<CachedTweet>>,
     authors: moka::sync::Cache<i64, Arc<CachedAuthor>>,
     likes: moka::sync::Cache<i64, Arc<Mutex<ViewerLikes>>>,
-    /// viewer -> held while this node reads their likes, so that requests
-    /// finding them stale together wait for one read instead of each
-    /// making their own (up to [`VIEWER_LIKES_KEPT`] rows each).
-    loading_likes: moka::sync::Cache<i64, Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// Sizes of the caches, in bytes (approximate).
@@ -213,7 +209,6 @@ impl TweetCache {
             bodies,
             authors,
             likes,
-            loading_likes: moka::sync::Cache::builder().max_capacity(100_000).time_to_idle(Duration::from_secs(60)).build(),
         }
     }
 
@@ -413,12 +408,15 @@ impl TweetCache {
 
     /// Whether `viewer` likes `tweet`, from their likes kept under `stamp`, or read anew under it.
     async fn stamped_like(&self, viewer: Id, tweet: Id, stamp: u64) -> Result<bool, StoreError> {
-        let likes = self
-            .viewer_likes(viewer, stamp, |entry| {
-                let likes = self.lock(entry);
-                likes.stamp == stamp && likes.stamped_until > Instant::now()
-            })
-            .await?;
+        let kept = self.likes.get(&viewer.as_i64()).and_then(|entry| {
+            let likes = self.lock(&entry);
+            let trusted = likes.stamp == stamp && likes.stamped_until > Instant::now() && tweet.as_i64() >= likes.floor;
+            trusted.then(|| likes.ids.contains(&tweet.as_i64()))
+        });
+        if let Some(liked) = kept {
+            return Ok(liked);
+        }
+        let likes = self.load_likes(viewer, stamp).await?;
         let kept = {
             let likes = self.lock(&likes);
             (tweet.as_i64() >= likes.floor).then(|| likes.ids.contains(&tweet.as_i64()))
@@ -427,27 +425,6 @@ impl TweetCache {
             Some(liked) => Ok(liked),
             None => Ok(!self.store.liked_among(viewer, &[tweet]).await?.is_empty()),
         }
-    }
-
-    /// The viewer's likes as kept if `trusted` says so, or read anew under
-    /// `stamp`: one read at a time per viewer on this node, after which the
-    /// requests that waited look again.
-    async fn viewer_likes(
-        &self,
-        viewer: Id,
-        stamp: u64,
-        trusted: impl Fn(&Mutex<ViewerLikes>) -> bool,
-    ) -> Result<Arc<Mutex<ViewerLikes>>, StoreError> {
-        let kept = || self.likes.get(&viewer.as_i64()).filter(|entry| trusted(entry));
-        if let Some(entry) = kept() {
-            return Ok(entry);
-        }
-        let loading = self.loading_likes.get_with(viewer.as_i64(), Default::default);
-        let _loading = loading.lock().await;
-        if let Some(entry) = kept() {
-            return Ok(entry);
-        }
-        self.load_likes(viewer, stamp).await
     }
 
     /// Reads the viewer's newest likes and keeps them (under `stamp`, if not 0).
@@ -621,7 +598,10 @@ impl TweetCache {
     /// Which of `ids` `viewer` likes.
     async fn liked(&self, viewer: Id, ids: &[Id], stamps: &Stamps) -> Result<HashSet<i64>, StoreError> {
         let stamp = stamps.get(&Stamp::Likes(viewer)).copied();
-        let entry = self.viewer_likes(viewer, stamp.unwrap_or(0), |entry| self.trust_likes(entry, stamp)).await?;
+        let entry = match self.likes.get(&viewer.as_i64()) {
+            Some(entry) if self.trust_likes(&entry, stamp) => entry,
+            _ => self.load_likes(viewer, stamp.unwrap_or(0)).await?,
+        };
         let (mut liked, below): (HashSet<i64>, Vec<Id>) = {
             let likes = self.lock(&entry);
             let liked = ids.iter().map(|id| id.as_i64()).filter(|id| likes.ids.contains(id)).collect();
