@@ -29,7 +29,7 @@ use crate::domain::{Id, Tweet};
 use crate::error::Result;
 use crate::ports::cache::{FollowChange, HomeTimelines};
 use crate::ports::store::{PageRequest, Store};
-use crate::services::tweet_cache::{Stamp, Stamps, TweetCache, STAMP_TRUST};
+use crate::services::tweet_cache::{STAMP_TRUST, Stamp, Stamps, TweetCache};
 
 /// How often the set of large accounts is read again.
 const LARGE_REFRESH: Duration = Duration::from_secs(5);

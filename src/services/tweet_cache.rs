@@ -184,12 +184,10 @@ impl TweetCache {
                 u32::try_from(128 + t.content.len() + media).unwrap_or(u32::MAX)
             })
             .build();
-        let authors = moka::sync::Cache::builder()
-            .max_capacity(limits.authors_bytes)
-            .weigher(|_, a: &Arc<CachedAuthor>| {
-                let u = &a.user;
-                u32::try_from(192 + u.username.len() + u.name.len() + u.email.len() + u.bio.len()).unwrap_or(u32::MAX)
-            });
+        let authors = moka::sync::Cache::builder().max_capacity(limits.authors_bytes).weigher(|_, a: &Arc<CachedAuthor>| {
+            let u = &a.user;
+            u32::try_from(192 + u.username.len() + u.name.len() + u.email.len() + u.bio.len()).unwrap_or(u32::MAX)
+        });
         // Kept under a stamp at most as long as a tweet's counters are.
         let authors = if shared { authors.time_to_live(STAMP_TRUST) } else { authors }.build();
         let likes = moka::sync::Cache::builder()

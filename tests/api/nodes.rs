@@ -131,7 +131,12 @@ async fn a_timeline_on_one_node_shows_writes_made_on_another_within_a_second() {
     let first = |page: &serde_json::Value| page["data"][0].clone();
     // What a reader sees of a tweet that others' writes change.
     let seen = |tweet: serde_json::Value| {
-        serde_json::json!([tweet["like_count"], tweet["liked_by_me"], tweet["author"]["name"], tweet["author"]["followers_count"]])
+        serde_json::json!([
+            tweet["like_count"],
+            tweet["liked_by_me"],
+            tweet["author"]["name"],
+            tweet["author"]["followers_count"]
+        ])
     };
     let before = serde_json::json!([0, false, "Test User", 1]);
     let after = serde_json::json!([1, true, "Alice Liddell", 2]);
@@ -155,7 +160,14 @@ async fn a_timeline_on_one_node_shows_writes_made_on_another_within_a_second() {
     assert_eq!(seen(first(&page)), before, "read again with nothing written");
 
     assert_eq!(a.like(&bob, &tweet).await, StatusCode::CREATED);
-    let r = a.client.patch(a.url("/api/v1/me")).bearer_auth(&alice).json(&serde_json::json!({"name": "Alice Liddell"})).send().await.unwrap();
+    let r = a
+        .client
+        .patch(a.url("/api/v1/me"))
+        .bearer_auth(&alice)
+        .json(&serde_json::json!({"name": "Alice Liddell"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(a.follow(&carol, &alice_id).await.is_success());
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
