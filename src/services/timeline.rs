@@ -8,9 +8,10 @@
 //! - the recent tweets of each *large* account the reader follows (more than
 //!   half the fan-out limit of followers), kept per author for a second
 //!   (then, with Redis, for as long as the author's posts stamp has not
-//!   moved: one round trip checks all of a page's), and of each account the reader followed in the last two seconds (its
-//!   newest tweets went into the kept timeline at the follow; what it posts
-//!   next reaches it by the fan-out, off the request path);
+//!   moved: one round trip checks all of a page's), and of each account
+//!   the reader followed in the last two seconds (its newest tweets went
+//!   into the kept timeline at the follow; what it posts next reaches it by
+//!   the fan-out, off the request path);
 //! - the database, when neither can answer exactly (a page older than what
 //!   is kept): one query bounded by the page size per followed account.
 //!
@@ -244,7 +245,7 @@ impl Timelines {
                 };
                 match kept {
                     Some(kept) => kept,
-                    None => return Ok(None), // another node's build overtook this one
+                    None => return Ok(None), // a follow or another node's build overtook this one
                 }
             }
         };
