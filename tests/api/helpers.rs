@@ -255,6 +255,14 @@ impl TestApp {
         }
     }
 
+    /// A sample's value in `/metrics` (`series`: its name and labels as
+    /// printed), if the series has been recorded.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let text = self.client.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        let prefix = format!("{series} ");
+        text.lines().find_map(|l| l.strip_prefix(&prefix)).map(|v| v.trim().parse().unwrap())
+    }
+
     pub fn jwt_secret(&self) -> Vec<u8> {
         match &self.config.jwt_secret {
             Some(s) => s.expose().as_bytes().to_vec(),

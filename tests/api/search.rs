@@ -189,9 +189,7 @@ async fn pages(app: &TestApp, q: &str) -> Vec<String> {
 
 /// How often /metrics says tweet search took `plan` (PostgreSQL only).
 async fn search_plans(app: &TestApp, plan: &str) -> f64 {
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    let prefix = format!("chirp_search_plans_total{{plan=\"{plan}\"}} ");
-    metrics.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0)
+    app.metric(&format!("chirp_search_plans_total{{plan=\"{plan}\"}}")).await.unwrap_or(0.0)
 }
 
 /// On PostgreSQL, once the table has statistics, a query of common words

@@ -216,19 +216,13 @@ async fn a_cold_timeline_asked_for_many_times_at_once_is_built_once() {
     for i in 0..5 {
         newest.insert(0, app.tweet(&alice, &format!("tweet {i}")).await["id"].as_str().unwrap().to_owned());
     }
-    let builds = |app: &TestApp| {
-        let app = app.client.get(app.url("/metrics")).send();
-        async move {
-            let text = app.await.unwrap().text().await.unwrap();
-            text.lines().find_map(|l| l.strip_prefix("chirp_timeline_builds_total ")).map_or(0.0, |v| v.trim().parse().unwrap())
-        }
-    };
-    let before = builds(&app).await;
+    let builds = || async { app.metric("chirp_timeline_builds_total").await.unwrap_or(0.0) };
+    let before = builds().await;
     let pages = futures::future::join_all((0..16).map(|_| app.first_page(&bob))).await;
     assert!(pages.iter().all(|page| *page == newest), "{pages:?}");
     // Timelines are kept unless several nodes share a database without Redis.
     let kept = app.config.redis_url.is_some() || app.config.database_url.is_none();
-    assert_eq!(builds(&app).await - before, if kept { 1.0 } else { 0.0 });
+    assert_eq!(builds().await - before, if kept { 1.0 } else { 0.0 });
 }
 
 #[tokio::test]
