@@ -296,8 +296,7 @@ impl TweetCache {
         }
         let mut check: Vec<Stamp> = stale.iter().chain(missing).map(|id| Stamp::Tweet(*id)).collect();
         for body in bodies.values() {
-            let trusted = self.authors.get(&body.author.as_i64()).is_some_and(|a| a.trust().fresh_until >= now);
-            if !trusted && !check.contains(&Stamp::User(body.author)) {
+            if !self.author_fresh(body.author, now) && !check.contains(&Stamp::User(body.author)) {
                 check.push(Stamp::User(body.author));
             }
         }
@@ -308,6 +307,11 @@ impl TweetCache {
             }
         }
         check
+    }
+
+    /// Whether the user is kept and still within their freshness at `now`.
+    fn author_fresh(&self, user: Id, now: i64) -> bool {
+        self.authors.get(&user.as_i64()).is_some_and(|a| a.trust().fresh_until >= now)
     }
 
     /// The stamps of `check`, in one round trip; none without Redis, or if
@@ -339,11 +343,7 @@ impl TweetCache {
         if let Some(stamps) = &self.stamps {
             // The author's stamp only once what is kept of them is past its freshness.
             let now = self.now_ms();
-            let author = self
-                .bodies
-                .get(&id.as_i64())
-                .map(|body| body.author)
-                .filter(|author| self.authors.get(&author.as_i64()).is_none_or(|a| a.trust().fresh_until < now));
+            let author = self.bodies.get(&id.as_i64()).map(|body| body.author).filter(|author| !self.author_fresh(*author, now));
             let check: Vec<Stamp> = [Stamp::Tweet(id), Stamp::TweetBody(id)]
                 .into_iter()
                 .chain(viewer.map(Stamp::Likes))
@@ -692,17 +692,21 @@ impl TweetCache {
 
     /// The author deleted the tweet: on every node (restamped) as well as here.
     pub async fn tweet_deleted(&self, tweet: Id, author: Id) {
-        self.tweet_changes.bump(tweet);
-        self.bodies.invalidate(&tweet.as_i64());
+        self.drop_tweet(tweet);
         self.user_changed(author);
         self.restamp(&[Stamp::Tweet(tweet), Stamp::TweetBody(tweet), Stamp::User(author), Stamp::Posts(author)]).await;
+    }
+
+    /// The tweet is gone or changed: this node no longer keeps it.
+    fn drop_tweet(&self, tweet: Id) {
+        self.tweet_changes.bump(tweet);
+        self.bodies.invalidate(&tweet.as_i64());
     }
 
     /// The tweet is gone, or its body (media descriptions) changed: on
     /// every node (restamped) as well as here.
     pub async fn forget_tweet(&self, tweet: Id) {
-        self.tweet_changes.bump(tweet);
-        self.bodies.invalidate(&tweet.as_i64());
+        self.drop_tweet(tweet);
         self.restamp(&[Stamp::Tweet(tweet), Stamp::TweetBody(tweet)]).await;
     }
 }
