@@ -249,9 +249,10 @@ fn parse_range(value: &str, total: u64) -> Result<Option<(u64, u64)>, ()> {
     Ok(Some((start, end)))
 }
 
-/// A missing object: a gifv's MP4 still being made (503 with Retry-After,
-/// not cached), or nothing at all (404).
-async fn not_yet_or_never(state: &AppState, key: &str) -> Response {
+/// A gifv's MP4 still being made: 503 with Retry-After, not cached. It is
+/// asked before the object is looked for, since the MP4 is stored a moment
+/// before the tweet is told its size.
+async fn still_being_made(state: &AppState, key: &str) -> Option<Response> {
     match state.renditions.pending(key).await {
         Ok(true) => {
             let mut r = Problem::new(
@@ -262,10 +263,10 @@ async fn not_yet_or_never(state: &AppState, key: &str) -> Response {
             .into_response();
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
+            Some(r)
         }
-        Ok(false) => Error::NotFound.into_response(),
-        Err(e) => e.into_response(),
+        Ok(false) => None,
+        Err(e) => Some(e.into_response()),
     }
 }
 
@@ -274,6 +275,9 @@ async fn not_yet_or_never(state: &AppState, key: &str) -> Response {
 pub async fn serve(State(state): State<AppState>, Path(key): Path<String>, headers: HeaderMap) -> Response {
     if !valid_key(&key) {
         return Error::NotFound.into_response();
+    }
+    if let Some(pending) = still_being_made(&state, &key).await {
+        return pending;
     }
     let store = state.media.store();
     let etag = format!("\"{key}\"");
@@ -285,7 +289,7 @@ pub async fn serve(State(state): State<AppState>, Path(key): Path<String>, heade
     response_headers.insert(header::ETAG, HeaderValue::from_str(&etag).expect("keys are ASCII"));
     let total = match store.size(&key).await {
         Ok(total) => total,
-        Err(MediaStoreError::NotFound) => return not_yet_or_never(&state, &key).await,
+        Err(MediaStoreError::NotFound) => return Error::NotFound.into_response(),
         Err(e) => return Error::Unavailable { what: "the media store", source: e.into() }.into_response(),
     };
     if headers

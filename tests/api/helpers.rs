@@ -220,26 +220,43 @@ impl TestApp {
     pub async fn stored_media(&self) -> Vec<String> {
         use futures::TryStreamExt;
         use object_store::ObjectStore;
-        match self.config.media_store.as_deref() {
-            Some(url) if url.starts_with("s3://") => {
-                let url = url::Url::parse(url).unwrap();
-                let store = object_store::aws::AmazonS3Builder::from_env()
-                    .with_bucket_name(url.host_str().unwrap())
-                    .with_endpoint(self.config.s3_endpoint.clone().unwrap())
-                    .with_allow_http(true)
-                    .build()
-                    .unwrap();
-                let prefix = object_store::path::Path::from(url.path().trim_matches('/'));
+        match self.s3_media() {
+            Some((store, prefix)) => {
                 let objects: Vec<_> = store.list(Some(&prefix)).try_collect().await.expect("listing the test prefix");
                 objects.into_iter().map(|o| o.location.filename().unwrap_or_default().to_owned()).collect()
             }
-            dir => {
-                let dir = dir.map(std::path::PathBuf::from).unwrap_or_else(|| self.config.data_dir.join("media"));
-                std::fs::read_dir(dir)
-                    .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-                    .unwrap_or_default()
-            }
+            None => std::fs::read_dir(self.media_dir())
+                .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+                .unwrap_or_default(),
         }
+    }
+
+    /// Writes an object into the media store behind chirp's back.
+    pub async fn put_media(&self, name: &str, bytes: &[u8]) {
+        use object_store::ObjectStoreExt;
+        match self.s3_media() {
+            Some((store, prefix)) => {
+                store.put(&prefix.clone().join(name), bytes.to_vec().into()).await.expect("writing to the test prefix");
+            }
+            None => std::fs::write(self.media_dir().join(name), bytes).unwrap(),
+        }
+    }
+
+    /// The S3 bucket and prefix of the media store, when it is S3.
+    fn s3_media(&self) -> Option<(object_store::aws::AmazonS3, object_store::path::Path)> {
+        let url = url::Url::parse(self.config.media_store.as_deref().filter(|u| u.starts_with("s3://"))?).unwrap();
+        let store = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(url.host_str().unwrap())
+            .with_endpoint(self.config.s3_endpoint.clone().unwrap())
+            .with_allow_http(true)
+            .build()
+            .unwrap();
+        Some((store, object_store::path::Path::from(url.path().trim_matches('/'))))
+    }
+
+    /// The media directory, when the media store is one.
+    fn media_dir(&self) -> std::path::PathBuf {
+        self.config.media_store.as_deref().map(std::path::PathBuf::from).unwrap_or_else(|| self.config.data_dir.join("media"))
     }
 
     /// The first column of a query's rows, read from this app's database

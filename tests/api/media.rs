@@ -454,6 +454,13 @@ async fn a_gifv_is_answered_before_its_mp4_is_made_and_its_url_serves_the_mp4_on
     assert_eq!(fetch(&app, &m["original_url"]).await.0, "image/gif");
     assert_eq!(fetch(&app, &m["thumbnail_url"]).await.0, "image/jpeg");
     assert_eq!(app.db_scalars("SELECT count(*) FROM media_renditions").await, vec![1]);
+    // The MP4 is stored a moment before its row is settled: until the row
+    // is, the URL still answers 503, so the tweet never gives the size of
+    // an original after its MP4 has been served.
+    let key = m["url"].as_str().unwrap().rsplit('/').next().unwrap();
+    app.put_media(key, b"not yet settled").await;
+    let r = app.client.get(app.url(m["url"].as_str().unwrap())).send().await.unwrap();
+    assert_problem(r, 503, "rendition_pending").await;
 
     ffmpeg.open();
     let mp4 = until_served(&app, &m["url"]).await;

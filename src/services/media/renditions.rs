@@ -33,6 +33,9 @@ pub struct Renditions {
     /// How long a claim holds; also how often the worker looks for claims run out.
     lease: Duration,
     wake: Notify,
+    /// Media known to have no MP4 to make (made, given up, or never a gifv).
+    /// A rendition never becomes pending again, so this is never stale.
+    settled: moka::sync::Cache<Id, ()>,
 }
 
 /// Why a rendition was not finished.
@@ -45,7 +48,7 @@ enum Failure {
 
 impl Renditions {
     pub fn new(store: Arc<dyn Store>, media: Arc<MediaPipeline>, cache: Arc<TweetCache>, lease: Duration) -> Self {
-        Self { store, media, cache, lease, wake: Notify::new() }
+        Self { store, media, cache, lease, wake: Notify::new(), settled: moka::sync::Cache::new(100_000) }
     }
 
     /// A tweet with a gifv was committed: look for work now rather than at the next sweep.
@@ -53,10 +56,20 @@ impl Renditions {
         self.wake.notify_one();
     }
 
-    /// Whether `key` names a gifv's MP4 that is still to be made.
+    /// Whether `key` names a gifv's MP4 that is still to be made. The MP4
+    /// is written before its row is settled, so this, not the object's
+    /// presence, says whether it may be served: once it is, the tweet
+    /// already gives its size.
     pub async fn pending(&self, key: &str) -> Result<bool> {
         let Some(id) = key.strip_suffix(".mp4").and_then(|stem| stem.parse::<Id>().ok()) else { return Ok(false) };
-        Ok(self.store.rendition_pending(id).await?)
+        if self.settled.contains_key(&id) {
+            return Ok(false);
+        }
+        let pending = self.store.rendition_pending(id).await?;
+        if !pending {
+            self.settled.insert(id, ());
+        }
+        Ok(pending)
     }
 
     /// Makes renditions until `stop`: everything due at start-up, then what each wake or sweep finds.
