@@ -26,7 +26,10 @@
 //! a page reads those of what it kept past [`SHARED_FRESHNESS`]. Where a
 //! stamp moved, the database is read (only the counts, when only the
 //! tweet's stamp moved, as a like or a view moves it) and the result kept
-//! under the stamp just read.
+//! under the stamp just read. A writer learns the stamp its restamp
+//! replaced: where that is the one it kept a viewer's likes under, no
+//! other like came between, and its copy (with its own like applied) is
+//! kept under the new stamp instead of being read again.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -125,6 +128,10 @@ struct ViewerLikes {
     /// The viewer's like stamp they were read under (0: none), trusted until `stamped_until`.
     stamp: u64,
     stamped_until: Instant,
+    /// The stamp the set was read or last kept under, which a like written
+    /// here (setting `stamp` to 0 until restamped) leaves as it was. A
+    /// restamp that replaced exactly this stamp keeps the set under the new one.
+    kept_under: u64,
 }
 
 /// Change counters, sharded by id: a value read from the database while a
@@ -428,6 +435,7 @@ impl TweetCache {
     /// Reads the viewer's newest likes and keeps them (under `stamp`, if not 0).
     async fn load_likes(&self, viewer: Id, stamp: u64) -> Result<Arc<Mutex<ViewerLikes>>, StoreError> {
         let generation = self.like_changes.of(viewer);
+        metrics::counter!("chirp_viewer_likes_reads_total").increment(1);
         let newest = self.store.liked_tweet_ids(viewer, VIEWER_LIKES_KEPT).await?;
         let floor =
             if newest.len() < VIEWER_LIKES_KEPT as usize { i64::MIN } else { newest.last().map_or(i64::MIN, |id| id.as_i64()) };
@@ -442,7 +450,8 @@ impl TweetCache {
         };
         let stamp = if changed { 0 } else { stamp };
         let ids = newest.iter().map(|id| id.as_i64()).collect();
-        let entry = Arc::new(Mutex::new(ViewerLikes { floor, fresh_until, ids, stamp, stamped_until: now + STAMP_TRUST }));
+        let stamped_until = now + STAMP_TRUST;
+        let entry = Arc::new(Mutex::new(ViewerLikes { floor, fresh_until, ids, stamp, stamped_until, kept_under: stamp }));
         self.likes.insert(viewer.as_i64(), entry.clone());
         Ok(entry)
     }
@@ -456,12 +465,37 @@ impl TweetCache {
         if changed.is_empty() {
             return;
         }
-        let mut keys: Vec<String> = changed.iter().map(Stamp::key).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        if let Err(e) = stamps.restamp(&keys, new_stamp(), STAMP_TTL).await {
-            metrics::counter!("chirp_restamp_failures_total").increment(1);
-            tracing::warn!(error = %e, keys = keys.len(), "could not restamp changed tweets; other nodes may show them stale for up to 30 s");
+        let mut changed: Vec<(String, Stamp)> = changed.iter().map(|stamp| (stamp.key(), *stamp)).collect();
+        changed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        changed.dedup_by(|a, b| a.0 == b.0);
+        let keys: Vec<String> = changed.iter().map(|(key, _)| key.clone()).collect();
+        let fresh = new_stamp();
+        match stamps.restamp(&keys, fresh, STAMP_TTL).await {
+            Ok(replaced) => {
+                for ((_, stamp), replaced) in changed.iter().zip(replaced) {
+                    if let (Stamp::Likes(viewer), Some(replaced)) = (stamp, replaced) {
+                        self.likes_restamped(*viewer, replaced, fresh);
+                    }
+                }
+            }
+            Err(e) => {
+                metrics::counter!("chirp_restamp_failures_total").increment(1);
+                tracing::warn!(error = %e, keys = keys.len(), "could not restamp changed tweets; other nodes may show them stale for up to 30 s");
+            }
+        }
+    }
+
+    /// The viewer's like stamp went from `replaced` to `fresh`. If the set
+    /// kept here was kept under `replaced`, no like came between but those
+    /// written here, which it holds, so it is good under `fresh`. Its trust
+    /// still runs out when the first read's does, so a restamp lost
+    /// elsewhere is caught within [`STAMP_TRUST`] as before.
+    fn likes_restamped(&self, viewer: Id, replaced: u64, fresh: u64) {
+        let Some(entry) = self.likes.get(&viewer.as_i64()) else { return };
+        let mut likes = self.lock(&entry);
+        if likes.kept_under != 0 && likes.kept_under == replaced {
+            likes.kept_under = fresh;
+            likes.stamp = fresh;
         }
     }
 

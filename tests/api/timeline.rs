@@ -225,6 +225,35 @@ async fn a_cold_timeline_asked_for_many_times_at_once_is_built_once() {
     assert_eq!(builds().await - before, if kept { 1.0 } else { 0.0 });
 }
 
+/// A viewer's likes are kept beside their pages. With Redis they are
+/// checked against the viewer's like stamp past their second; a like moves
+/// that stamp, but the node that wrote it holds the like in its copy and
+/// saw which stamp its write replaced, so it keeps the copy instead of
+/// reading every like again. (The embedded defaults never read them again.)
+#[tokio::test]
+async fn a_like_keeps_the_likers_kept_likes_on_the_node_that_wrote_it() {
+    let app = TestApp::spawn().await;
+    let (alice_id, alice) = app.sign_up("alice").await;
+    let (_, bob) = app.sign_up("bob").await;
+    app.follow(&bob, &alice_id).await;
+    let older = app.tweet(&alice, "liked before").await["id"].as_str().unwrap().to_owned();
+    let newer = app.tweet(&alice, "liked after the page").await["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.like(&bob, &older).await, StatusCode::CREATED);
+    let liked = |page: &serde_json::Value| -> Vec<bool> {
+        page["data"].as_array().unwrap().iter().map(|t| t["liked_by_me"].as_bool().unwrap()).collect()
+    };
+    let (_, page) = app.get_json("/api/v1/timeline", Some(&bob)).await;
+    assert_eq!(liked(&page), [false, true]);
+    let reads = || async { app.metric("chirp_viewer_likes_reads_total").await.unwrap_or(0.0) };
+    let before = reads().await;
+
+    assert_eq!(app.like(&bob, &newer).await, StatusCode::CREATED);
+    tokio::time::sleep(Duration::from_millis(1200)).await; // past the second a page trusts them
+    let (_, page) = app.get_json("/api/v1/timeline", Some(&bob)).await;
+    assert_eq!(liked(&page), [true, true]);
+    assert_eq!(reads().await - before, 0.0, "the likes were read again");
+}
+
 #[tokio::test]
 async fn a_large_accounts_tweets_are_merged_into_their_followers_timelines() {
     let app = TestApp::spawn_with(|c| c.timeline_fanout_limit = 2).await;

@@ -145,21 +145,24 @@ impl Cache for MemoryCache {
         }))
     }
 
-    async fn restamp(&self, keys: &[String], fresh: u64, ttl: Duration) -> Result<(), CacheError> {
-        self.with(|map, now| {
-            for key in keys {
-                // Full: the old stamp is dropped instead, which changes it too.
-                match self.make_room(map, now, key) {
-                    Ok(()) => {
-                        map.insert(key.clone(), stamp_entry(fresh, now + ttl));
+    async fn restamp(&self, keys: &[String], fresh: u64, ttl: Duration) -> Result<Vec<Option<u64>>, CacheError> {
+        Ok(self.with(|map, now| {
+            keys.iter()
+                .map(|key| {
+                    let old = live(map, key, now).and_then(|v| Some(u64::from_le_bytes(v.try_into().ok()?)));
+                    // Full: the old stamp is dropped instead, which changes it too.
+                    match self.make_room(map, now, key) {
+                        Ok(()) => {
+                            map.insert(key.clone(), stamp_entry(fresh, now + ttl));
+                        }
+                        Err(_) => {
+                            map.remove(key);
+                        }
                     }
-                    Err(_) => {
-                        map.remove(key);
-                    }
-                }
-            }
-        });
-        Ok(())
+                    old
+                })
+                .collect()
+        }))
     }
 }
 

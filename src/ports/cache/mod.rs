@@ -84,8 +84,11 @@ pub trait Cache: Send + Sync + 'static {
     /// commits and before it answers.
     async fn stamps(&self, keys: &[String], fresh: u64, ttl: Duration) -> Result<Vec<u64>, CacheError>;
 
-    /// Gives every key in `keys` the new stamp `fresh`, for `ttl`, in one round trip.
-    async fn restamp(&self, keys: &[String], fresh: u64, ttl: Duration) -> Result<(), CacheError>;
+    /// Gives every key in `keys` the new stamp `fresh`, for `ttl`, in one
+    /// round trip, and returns the stamps it replaced (`None`: the key had
+    /// none). A writer that finds the stamp it last saw replaced knows no
+    /// other write came between, so it may keep its own copy under `fresh`.
+    async fn restamp(&self, keys: &[String], fresh: u64, ttl: Duration) -> Result<Vec<Option<u64>>, CacheError>;
 }
 
 #[cfg(test)]
@@ -115,7 +118,9 @@ mod tests {
         let keys = ["tv:1".to_owned(), "lv:2".to_owned()];
         assert_eq!(cache.stamps(&keys, 7, ttl).await.unwrap(), [7, 7]);
         assert_eq!(cache.stamps(&keys, 8, ttl).await.unwrap(), [7, 7], "an existing stamp is kept");
-        cache.restamp(&keys[..1], 9, ttl).await.unwrap();
+        assert_eq!(cache.restamp(&keys[..1], 9, ttl).await.unwrap(), [Some(7)], "the stamp it replaced");
         assert_eq!(cache.stamps(&keys, 10, ttl).await.unwrap(), [9, 7]);
+        let fresh = ["tv:3".to_owned()];
+        assert_eq!(cache.restamp(&fresh, 11, ttl).await.unwrap(), [None], "none was there");
     }
 }

@@ -197,15 +197,16 @@ impl Cache for RedisCache {
         Ok(kept.into_iter().map(|stamp| stamp.unwrap_or(fresh)).collect())
     }
 
-    async fn restamp(&self, keys: &[String], fresh: u64, ttl: Duration) -> Result<(), CacheError> {
+    async fn restamp(&self, keys: &[String], fresh: u64, ttl: Duration) -> Result<Vec<Option<u64>>, CacheError> {
         if keys.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
+        // SET … GET: the new stamp, and the one it replaced, atomically.
         let mut pipe = redis::pipe();
         for key in keys {
-            pipe.cmd("SET").arg(self.key(key)).arg(fresh).arg("PX").arg(millis(ttl)).ignore();
+            pipe.cmd("SET").arg(self.key(key)).arg(fresh).arg("GET").arg("PX").arg(millis(ttl));
         }
         let mut conn = self.conn();
-        self.within(pipe.query_async::<()>(&mut conn)).await
+        self.within(pipe.query_async(&mut conn)).await
     }
 }
