@@ -132,6 +132,37 @@ struct ViewerLikes {
     /// here (setting `stamp` to 0 until restamped) leaves as it was. A
     /// restamp that replaced exactly this stamp keeps the set under the new one.
     kept_under: u64,
+    /// Whether the set is being read from the database, and the likes and
+    /// unlikes written here meanwhile (the read may have missed them), in
+    /// order: the read applies them to what it found instead of being
+    /// thrown away, so likes written during a read never make it read again.
+    reading: bool,
+    written_during_read: Vec<(i64, bool)>,
+}
+
+impl ViewerLikes {
+    /// Nothing known yet (a read is about to fill it): trusted for nothing,
+    /// every id below its floor.
+    fn unknown() -> Self {
+        let now = Instant::now();
+        Self {
+            floor: i64::MAX,
+            fresh_until: now,
+            ids: HashSet::new(),
+            stamp: 0,
+            stamped_until: now,
+            kept_under: 0,
+            reading: false,
+            written_during_read: Vec::new(),
+        }
+    }
+}
+
+/// A viewer's kept likes, and the lock that lets one request at a time read
+/// them from the database (the others wait and use what it read).
+struct KeptLikes {
+    state: Mutex<ViewerLikes>,
+    read: tokio::sync::Mutex<()>,
 }
 
 /// Change counters, sharded by id: a value read from the database while a
@@ -165,10 +196,9 @@ pub struct TweetCache {
     epoch: Instant,
     tweet_changes: Generations,
     user_changes: Generations,
-    like_changes: Generations,
     bodies: moka::sync::Cache<i64, Arc<CachedTweet>>,
     authors: moka::sync::Cache<i64, Arc<CachedAuthor>>,
-    likes: moka::sync::Cache<i64, Arc<Mutex<ViewerLikes>>>,
+    likes: moka::sync::Cache<i64, Arc<KeptLikes>>,
 }
 
 /// Sizes of the caches, in bytes (approximate).
@@ -199,8 +229,8 @@ impl TweetCache {
         let authors = if shared { authors.time_to_live(STAMP_TRUST) } else { authors }.build();
         let likes = moka::sync::Cache::builder()
             .max_capacity(limits.likes_bytes)
-            .weigher(|_, l: &Arc<Mutex<ViewerLikes>>| {
-                u32::try_from(64 + 16 * l.lock().map(|l| l.ids.len()).unwrap_or(0)).unwrap_or(u32::MAX)
+            .weigher(|_, l: &Arc<KeptLikes>| {
+                u32::try_from(96 + 16 * l.state.lock().map(|l| l.ids.len()).unwrap_or(0)).unwrap_or(u32::MAX)
             })
             .build();
         Self {
@@ -210,7 +240,6 @@ impl TweetCache {
             epoch: Instant::now(),
             tweet_changes: Generations::new(),
             user_changes: Generations::new(),
-            like_changes: Generations::new(),
             bodies,
             authors,
             likes,
@@ -432,28 +461,50 @@ impl TweetCache {
         }
     }
 
-    /// Reads the viewer's newest likes and keeps them (under `stamp`, if not 0).
-    async fn load_likes(&self, viewer: Id, stamp: u64) -> Result<Arc<Mutex<ViewerLikes>>, StoreError> {
-        let generation = self.like_changes.of(viewer);
+    /// Reads the viewer's newest likes and keeps them (under `stamp`, if
+    /// not 0), one request at a time: those that waited use what the first
+    /// read where it was read under the same stamp (or, without stamps, is
+    /// still fresh). A like written here during the read is applied to what
+    /// the read found, so the set is as good as one read after it.
+    async fn load_likes(&self, viewer: Id, stamp: u64) -> Result<Arc<KeptLikes>, StoreError> {
+        let entry = self.likes.get_with(viewer.as_i64(), || {
+            Arc::new(KeptLikes { state: Mutex::new(ViewerLikes::unknown()), read: tokio::sync::Mutex::new(()) })
+        });
+        let _one_read = entry.read.lock().await;
+        {
+            let mut likes = self.lock(&entry);
+            let now = Instant::now();
+            let read_meanwhile =
+                if stamp != 0 { likes.stamp == stamp && likes.stamped_until > now } else { likes.fresh_until > now };
+            if read_meanwhile {
+                return Ok(entry.clone());
+            }
+            likes.reading = true;
+            likes.written_during_read.clear();
+        }
         metrics::counter!("chirp_viewer_likes_reads_total").increment(1);
-        let newest = self.store.liked_tweet_ids(viewer, VIEWER_LIKES_KEPT).await?;
-        let floor =
+        let read = self.store.liked_tweet_ids(viewer, VIEWER_LIKES_KEPT).await;
+        let mut likes = self.lock(&entry);
+        likes.reading = false;
+        let written = std::mem::take(&mut likes.written_during_read);
+        let newest = read?;
+        likes.floor =
             if newest.len() < VIEWER_LIKES_KEPT as usize { i64::MIN } else { newest.last().map_or(i64::MIN, |id| id.as_i64()) };
+        likes.ids = newest.iter().map(|id| id.as_i64()).collect();
+        for (tweet, liked) in written {
+            if liked {
+                likes.ids.insert(tweet);
+            } else {
+                likes.ids.remove(&tweet);
+            }
+        }
         let now = Instant::now();
-        let changed = generation != self.like_changes.of(viewer);
-        let fresh_until = if changed {
-            now // a like changed meanwhile: good for this answer only
-        } else if self.shared {
-            now + SHARED_FRESHNESS
-        } else {
-            far_future()
-        };
-        let stamp = if changed { 0 } else { stamp };
-        let ids = newest.iter().map(|id| id.as_i64()).collect();
-        let stamped_until = now + STAMP_TRUST;
-        let entry = Arc::new(Mutex::new(ViewerLikes { floor, fresh_until, ids, stamp, stamped_until, kept_under: stamp }));
-        self.likes.insert(viewer.as_i64(), entry.clone());
-        Ok(entry)
+        likes.fresh_until = if self.shared { now + SHARED_FRESHNESS } else { far_future() };
+        likes.stamp = stamp;
+        likes.kept_under = stamp;
+        likes.stamped_until = now + STAMP_TRUST;
+        drop(likes);
+        Ok(entry.clone())
     }
 
     /// Gives the stamps of what committed writes changed new values, so
@@ -646,7 +697,7 @@ impl TweetCache {
     }
 
     /// Whether the viewer's kept likes are fresh, or kept under `stamp` (then fresh again).
-    fn trust_likes(&self, entry: &Mutex<ViewerLikes>, stamp: Option<u64>) -> bool {
+    fn trust_likes(&self, entry: &KeptLikes, stamp: Option<u64>) -> bool {
         let mut likes = self.lock(entry);
         let now = Instant::now();
         if likes.fresh_until > now {
@@ -659,15 +710,14 @@ impl TweetCache {
         unmoved
     }
 
-    fn lock<'a>(&self, likes: &'a Mutex<ViewerLikes>) -> std::sync::MutexGuard<'a, ViewerLikes> {
-        likes.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock<'a>(&self, likes: &'a KeptLikes) -> std::sync::MutexGuard<'a, ViewerLikes> {
+        likes.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A like or unlike was committed: `likes` says whether `viewer` now
     /// likes `tweet` (`None`: unchanged), `like_count` is the count it left.
     pub fn like_written(&self, viewer: Id, tweet: Id, likes: Option<bool>, like_count: i64) {
         if let Some(likes) = likes {
-            self.like_changes.bump(viewer);
             if let Some(entry) = self.likes.get(&viewer.as_i64()) {
                 let mut entry = self.lock(&entry);
                 entry.stamp = 0;
@@ -675,6 +725,9 @@ impl TweetCache {
                     entry.ids.insert(tweet.as_i64());
                 } else {
                     entry.ids.remove(&tweet.as_i64());
+                }
+                if entry.reading {
+                    entry.written_during_read.push((tweet.as_i64(), likes));
                 }
             }
         }

@@ -254,6 +254,28 @@ async fn a_like_keeps_the_likers_kept_likes_on_the_node_that_wrote_it() {
     assert_eq!(reads().await - before, 0.0, "the likes were read again");
 }
 
+/// Many pages asked for at once by a viewer whose likes are not kept read
+/// them from the database once: the others wait for that read and use it.
+#[tokio::test]
+async fn a_viewers_likes_asked_for_many_times_at_once_are_read_once() {
+    let app = TestApp::spawn().await;
+    let (alice_id, alice) = app.sign_up("alice").await;
+    let (_, bob) = app.sign_up("bob").await;
+    app.follow(&bob, &alice_id).await;
+    app.tweet(&alice, "one").await;
+    app.tweet(&alice, "two").await;
+    // Nothing has been shown to bob yet, so nothing of his likes is kept.
+    let reads = || async { app.metric("chirp_viewer_likes_reads_total").await.unwrap_or(0.0) };
+    let before = reads().await;
+    let pages = futures::future::join_all((0..16).map(|_| app.get_json("/api/v1/timeline", Some(&bob)))).await;
+    for (status, page) in &pages {
+        assert_eq!(*status, StatusCode::OK);
+        let liked: Vec<bool> = page["data"].as_array().unwrap().iter().map(|t| t["liked_by_me"].as_bool().unwrap()).collect();
+        assert_eq!(liked, [false, false], "{page}");
+    }
+    assert_eq!(reads().await - before, 1.0, "one read of bob's likes");
+}
+
 #[tokio::test]
 async fn a_large_accounts_tweets_are_merged_into_their_followers_timelines() {
     let app = TestApp::spawn_with(|c| c.timeline_fanout_limit = 2).await;
