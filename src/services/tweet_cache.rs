@@ -128,8 +128,8 @@ struct ViewerLikes {
     /// The viewer's like stamp they were read under (0: none), trusted until `stamped_until`.
     stamp: u64,
     stamped_until: Instant,
-    /// The stamp the set was read or last kept under, which a like written
-    /// here (setting `stamp` to 0 until restamped) leaves as it was. A
+    /// The stamp the set was read or last kept under. A like written here
+    /// is applied to the set at once and leaves both stamps as they were; a
     /// restamp that replaced exactly this stamp keeps the set under the new one.
     kept_under: u64,
     /// Whether the set is being read from the database, and the likes and
@@ -138,6 +138,9 @@ struct ViewerLikes {
     /// thrown away, so likes written during a read never make it read again.
     reading: bool,
     written_during_read: Vec<(i64, bool)>,
+    /// The restamps of those likes seen during the read (replaced, new):
+    /// the read, made under the first, is good under the second too.
+    restamped_during_read: Vec<(u64, u64)>,
 }
 
 impl ViewerLikes {
@@ -154,6 +157,7 @@ impl ViewerLikes {
             kept_under: 0,
             reading: false,
             written_during_read: Vec::new(),
+            restamped_during_read: Vec::new(),
         }
     }
 }
@@ -481,12 +485,14 @@ impl TweetCache {
             }
             likes.reading = true;
             likes.written_during_read.clear();
+            likes.restamped_during_read.clear();
         }
         metrics::counter!("chirp_viewer_likes_reads_total").increment(1);
         let read = self.store.liked_tweet_ids(viewer, VIEWER_LIKES_KEPT).await;
         let mut likes = self.lock(&entry);
         likes.reading = false;
         let written = std::mem::take(&mut likes.written_during_read);
+        let restamped = std::mem::take(&mut likes.restamped_during_read);
         let newest = read?;
         likes.floor =
             if newest.len() < VIEWER_LIKES_KEPT as usize { i64::MIN } else { newest.last().map_or(i64::MIN, |id| id.as_i64()) };
@@ -500,6 +506,9 @@ impl TweetCache {
         }
         let now = Instant::now();
         likes.fresh_until = if self.shared { now + SHARED_FRESHNESS } else { far_future() };
+        // Likes written here moved the stamp during the read: follow them.
+        let stamp =
+            restamped.iter().fold(stamp, |stamp, &(replaced, fresh)| if stamp != 0 && stamp == replaced { fresh } else { stamp });
         likes.stamp = stamp;
         likes.kept_under = stamp;
         likes.stamped_until = now + STAMP_TRUST;
@@ -544,6 +553,9 @@ impl TweetCache {
     fn likes_restamped(&self, viewer: Id, replaced: u64, fresh: u64) {
         let Some(entry) = self.likes.get(&viewer.as_i64()) else { return };
         let mut likes = self.lock(&entry);
+        if likes.reading {
+            likes.restamped_during_read.push((replaced, fresh));
+        }
         if likes.kept_under != 0 && likes.kept_under == replaced {
             likes.kept_under = fresh;
             likes.stamp = fresh;
@@ -719,8 +731,9 @@ impl TweetCache {
     pub fn like_written(&self, viewer: Id, tweet: Id, likes: Option<bool>, like_count: i64) {
         if let Some(likes) = likes {
             if let Some(entry) = self.likes.get(&viewer.as_i64()) {
+                // Its stamp stays: the set is newer than it says, never older,
+                // and the restamp's answer moves it on (`likes_restamped`).
                 let mut entry = self.lock(&entry);
-                entry.stamp = 0;
                 if likes {
                     entry.ids.insert(tweet.as_i64());
                 } else {
