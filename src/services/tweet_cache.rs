@@ -530,6 +530,18 @@ impl TweetCache {
         changed.dedup_by(|a, b| a.0 == b.0);
         let keys: Vec<String> = changed.iter().map(|(key, _)| key.clone()).collect();
         let fresh = new_stamp();
+        // A request that sees a liker's new stamp before its answer is handled
+        // here would read all their likes again: it waits for the answer
+        // instead, on the read lock (unless a read holds it, which then
+        // follows the restamp itself).
+        let likers: Vec<Arc<KeptLikes>> = changed
+            .iter()
+            .filter_map(|(_, stamp)| match stamp {
+                Stamp::Likes(viewer) => self.likes.get(&viewer.as_i64()),
+                _ => None,
+            })
+            .collect();
+        let _held: Vec<_> = likers.iter().filter_map(|likes| likes.read.try_lock().ok()).collect();
         match stamps.restamp(&keys, fresh, STAMP_TTL).await {
             Ok(replaced) => {
                 for ((_, stamp), replaced) in changed.iter().zip(replaced) {
