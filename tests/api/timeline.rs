@@ -9,7 +9,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
 
+use serde_json::{Value, json};
+
 use crate::helpers::TestApp;
+use crate::process::Chirp;
 
 /// The truth the kept timelines must match.
 #[derive(Default)]
@@ -225,6 +228,60 @@ async fn a_cold_timeline_asked_for_many_times_at_once_is_built_once() {
     assert_eq!(builds().await - before, if kept { 1.0 } else { 0.0 });
 }
 
+/// `/metrics` is one per process, and `cargo test` runs the tests of this
+/// file in one: the tests that count reads of a viewer's likes run chirp as
+/// a process of its own, so that no other test's reads are counted.
+struct Counted {
+    node: Chirp,
+    client: reqwest::Client,
+}
+
+impl Counted {
+    async fn start(label: &str) -> Self {
+        Self { node: Chirp::start(label).await, client: reqwest::Client::new() }
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, self.node.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let r = request.send().await.unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn tweet(&self, token: &str, content: &str) -> String {
+        let (status, tweet) = self.send(reqwest::Method::POST, "/api/v1/tweet", token, Some(json!({"content": content}))).await;
+        assert_eq!(status, StatusCode::CREATED);
+        tweet["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn like(&self, token: &str, tweet: &str) -> StatusCode {
+        self.send(reqwest::Method::POST, &format!("/api/v1/tweet/{tweet}/like"), token, None).await.0
+    }
+
+    /// `liked_by_me` of each tweet on the first page of the timeline.
+    async fn liked(&self, token: &str) -> Vec<bool> {
+        let (status, page) = self.send(reqwest::Method::GET, "/api/v1/timeline", token, None).await;
+        assert_eq!(status, StatusCode::OK);
+        page["data"].as_array().unwrap().iter().map(|t| t["liked_by_me"].as_bool().unwrap()).collect()
+    }
+
+    async fn likes_reads(&self) -> f64 {
+        let text = self.client.get(self.node.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        text.lines().find_map(|l| l.strip_prefix("chirp_viewer_likes_reads_total ")).map_or(0.0, |v| v.trim().parse().unwrap())
+    }
+
+    /// Alice, and Bob who follows her: (alice's token, bob's token).
+    async fn alice_and_bob(&self) -> (String, String) {
+        let (alice_id, alice) = self.node.sign_up(&self.client, "alice").await;
+        let (_, bob) = self.node.sign_up(&self.client, "bob").await;
+        let (status, _) = self.send(reqwest::Method::POST, &format!("/api/v1/user/{alice_id}/follow"), &bob, None).await;
+        assert!(status.is_success());
+        (alice, bob)
+    }
+}
+
 /// A viewer's likes are kept beside their pages. With Redis they are
 /// checked against the viewer's like stamp past their second; a like moves
 /// that stamp, but the node that wrote it holds the like in its copy and
@@ -232,48 +289,33 @@ async fn a_cold_timeline_asked_for_many_times_at_once_is_built_once() {
 /// reading every like again. (The embedded defaults never read them again.)
 #[tokio::test]
 async fn a_like_keeps_the_likers_kept_likes_on_the_node_that_wrote_it() {
-    let app = TestApp::spawn().await;
-    let (alice_id, alice) = app.sign_up("alice").await;
-    let (_, bob) = app.sign_up("bob").await;
-    app.follow(&bob, &alice_id).await;
-    let older = app.tweet(&alice, "liked before").await["id"].as_str().unwrap().to_owned();
-    let newer = app.tweet(&alice, "liked after the page").await["id"].as_str().unwrap().to_owned();
+    let app = Counted::start("likes-kept").await;
+    let (alice, bob) = app.alice_and_bob().await;
+    let older = app.tweet(&alice, "liked before").await;
+    let newer = app.tweet(&alice, "liked after the page").await;
     assert_eq!(app.like(&bob, &older).await, StatusCode::CREATED);
-    let liked = |page: &serde_json::Value| -> Vec<bool> {
-        page["data"].as_array().unwrap().iter().map(|t| t["liked_by_me"].as_bool().unwrap()).collect()
-    };
-    let (_, page) = app.get_json("/api/v1/timeline", Some(&bob)).await;
-    assert_eq!(liked(&page), [false, true]);
-    let reads = || async { app.metric("chirp_viewer_likes_reads_total").await.unwrap_or(0.0) };
-    let before = reads().await;
+    assert_eq!(app.liked(&bob).await, [false, true]);
+    let before = app.likes_reads().await;
 
     assert_eq!(app.like(&bob, &newer).await, StatusCode::CREATED);
     tokio::time::sleep(Duration::from_millis(1200)).await; // past the second a page trusts them
-    let (_, page) = app.get_json("/api/v1/timeline", Some(&bob)).await;
-    assert_eq!(liked(&page), [true, true]);
-    assert_eq!(reads().await - before, 0.0, "the likes were read again");
+    assert_eq!(app.liked(&bob).await, [true, true]);
+    assert_eq!(app.likes_reads().await - before, 0.0, "the likes were read again");
 }
 
 /// Many pages asked for at once by a viewer whose likes are not kept read
 /// them from the database once: the others wait for that read and use it.
 #[tokio::test]
 async fn a_viewers_likes_asked_for_many_times_at_once_are_read_once() {
-    let app = TestApp::spawn().await;
-    let (alice_id, alice) = app.sign_up("alice").await;
-    let (_, bob) = app.sign_up("bob").await;
-    app.follow(&bob, &alice_id).await;
+    let app = Counted::start("likes-once").await;
+    let (alice, bob) = app.alice_and_bob().await;
     app.tweet(&alice, "one").await;
     app.tweet(&alice, "two").await;
     // Nothing has been shown to bob yet, so nothing of his likes is kept.
-    let reads = || async { app.metric("chirp_viewer_likes_reads_total").await.unwrap_or(0.0) };
-    let before = reads().await;
-    let pages = futures::future::join_all((0..16).map(|_| app.get_json("/api/v1/timeline", Some(&bob)))).await;
-    for (status, page) in &pages {
-        assert_eq!(*status, StatusCode::OK);
-        let liked: Vec<bool> = page["data"].as_array().unwrap().iter().map(|t| t["liked_by_me"].as_bool().unwrap()).collect();
-        assert_eq!(liked, [false, false], "{page}");
-    }
-    assert_eq!(reads().await - before, 1.0, "one read of bob's likes");
+    let before = app.likes_reads().await;
+    let pages = futures::future::join_all((0..16).map(|_| app.liked(&bob))).await;
+    assert!(pages.iter().all(|liked| liked == &[false, false]), "{pages:?}");
+    assert_eq!(app.likes_reads().await - before, 1.0, "one read of bob's likes");
 }
 
 #[tokio::test]
