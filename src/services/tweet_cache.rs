@@ -125,13 +125,13 @@ struct ViewerLikes {
     floor: i64,
     fresh_until: Instant,
     ids: HashSet<i64>,
-    /// The viewer's like stamp they were read under (0: none), trusted until `stamped_until`.
+    /// The viewer's like stamp they were read or last kept under (0:
+    /// none), trusted until `stamped_until`. A like written here is applied
+    /// to the set at once and leaves the stamp as it was (the set is newer
+    /// than it says, never older); a restamp that replaced exactly this
+    /// stamp keeps the set under the new one.
     stamp: u64,
     stamped_until: Instant,
-    /// The stamp the set was read or last kept under. A like written here
-    /// is applied to the set at once and leaves both stamps as they were; a
-    /// restamp that replaced exactly this stamp keeps the set under the new one.
-    kept_under: u64,
     /// Whether the set is being read from the database, and the likes and
     /// unlikes written here meanwhile (the read may have missed them), in
     /// order: the read applies them to what it found instead of being
@@ -154,10 +154,18 @@ impl ViewerLikes {
             ids: HashSet::new(),
             stamp: 0,
             stamped_until: now,
-            kept_under: 0,
             reading: false,
             written_during_read: Vec::new(),
             restamped_during_read: Vec::new(),
+        }
+    }
+
+    /// A like (`liked`) or unlike of `tweet` written here.
+    fn apply(&mut self, tweet: i64, liked: bool) {
+        if liked {
+            self.ids.insert(tweet);
+        } else {
+            self.ids.remove(&tweet);
         }
     }
 }
@@ -498,11 +506,7 @@ impl TweetCache {
             if newest.len() < VIEWER_LIKES_KEPT as usize { i64::MIN } else { newest.last().map_or(i64::MIN, |id| id.as_i64()) };
         likes.ids = newest.iter().map(|id| id.as_i64()).collect();
         for (tweet, liked) in written {
-            if liked {
-                likes.ids.insert(tweet);
-            } else {
-                likes.ids.remove(&tweet);
-            }
+            likes.apply(tweet, liked);
         }
         let now = Instant::now();
         likes.fresh_until = if self.shared { now + SHARED_FRESHNESS } else { far_future() };
@@ -510,7 +514,6 @@ impl TweetCache {
         let stamp =
             restamped.iter().fold(stamp, |stamp, &(replaced, fresh)| if stamp != 0 && stamp == replaced { fresh } else { stamp });
         likes.stamp = stamp;
-        likes.kept_under = stamp;
         likes.stamped_until = now + STAMP_TRUST;
         drop(likes);
         Ok(entry.clone())
@@ -568,8 +571,7 @@ impl TweetCache {
         if likes.reading {
             likes.restamped_during_read.push((replaced, fresh));
         }
-        if likes.kept_under != 0 && likes.kept_under == replaced {
-            likes.kept_under = fresh;
+        if likes.stamp != 0 && likes.stamp == replaced {
             likes.stamp = fresh;
         }
     }
@@ -743,14 +745,9 @@ impl TweetCache {
     pub fn like_written(&self, viewer: Id, tweet: Id, likes: Option<bool>, like_count: i64) {
         if let Some(likes) = likes {
             if let Some(entry) = self.likes.get(&viewer.as_i64()) {
-                // Its stamp stays: the set is newer than it says, never older,
-                // and the restamp's answer moves it on (`likes_restamped`).
+                // Its stamp stays: the restamp's answer moves it on (`likes_restamped`).
                 let mut entry = self.lock(&entry);
-                if likes {
-                    entry.ids.insert(tweet.as_i64());
-                } else {
-                    entry.ids.remove(&tweet.as_i64());
-                }
+                entry.apply(tweet.as_i64(), likes);
                 if entry.reading {
                     entry.written_during_read.push((tweet.as_i64(), likes));
                 }
