@@ -275,9 +275,7 @@ impl TestApp {
     /// A sample's value in `/metrics` (`series`: its name and labels as
     /// printed), if the series has been recorded.
     pub async fn metric(&self, series: &str) -> Option<f64> {
-        let text = self.client.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap();
-        let prefix = format!("{series} ");
-        text.lines().find_map(|l| l.strip_prefix(&prefix)).map(|v| v.trim().parse().unwrap())
+        metric_at(&self.client, &self.url("/metrics"), series).await
     }
 
     pub fn jwt_secret(&self) -> Vec<u8> {
@@ -321,6 +319,14 @@ fn tracing_subscriber_init(config: &Config) -> Option<()> {
 }
 
 /// The 6-digit code in an email body.
+/// A sample's value in the `/metrics` at `url` (`series`: its name and
+/// labels as printed), if the series has been recorded.
+pub async fn metric_at(client: &reqwest::Client, url: &str, series: &str) -> Option<f64> {
+    let text = client.get(url).send().await.unwrap().text().await.unwrap();
+    let prefix = format!("{series} ");
+    text.lines().find_map(|l| l.strip_prefix(&prefix)).map(|v| v.trim().parse().unwrap())
+}
+
 pub fn extract_code(body: &str) -> String {
     body.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).unwrap_or_else(|| panic!("no code in {body:?}")).to_owned()
 }

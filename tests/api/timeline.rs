@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, metric_at};
 use crate::process::Chirp;
 
 /// The truth the kept timelines must match.
@@ -268,8 +268,7 @@ impl Counted {
     }
 
     async fn likes_reads(&self) -> f64 {
-        let text = self.client.get(self.node.url("/metrics")).send().await.unwrap().text().await.unwrap();
-        text.lines().find_map(|l| l.strip_prefix("chirp_viewer_likes_reads_total ")).map_or(0.0, |v| v.trim().parse().unwrap())
+        metric_at(&self.client, &self.node.url("/metrics"), "chirp_viewer_likes_reads_total").await.unwrap_or(0.0)
     }
 
     /// Alice, and Bob who follows her: (alice's token, bob's token).
