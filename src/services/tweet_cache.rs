@@ -297,9 +297,17 @@ impl TweetCache {
                 None => missing.push(*id),
             }
         }
+        // The viewer's likes, if fresh now, are held from here to their use:
+        // like the counters, they are as of the page's start, however long
+        // it takes. (Checked later instead, they could turn stale with no
+        // stamp read to confirm them, and be read again.)
+        let held_likes = viewer
+            .and_then(|viewer| self.likes.get(&viewer.as_i64()))
+            .filter(|likes| self.lock(likes).fresh_until > Instant::now());
+        let check_likes = viewer.filter(|_| held_likes.is_none());
         // Bodies read anew are kept under their stamps, unless their counts come from elsewhere.
         let unkept: &[Id] = if refresh_counters { &missing } else { &[] };
-        let stamps = self.read_stamps(self.to_check(&stale, unkept, &bodies, viewer, now)).await;
+        let stamps = self.read_stamps(self.to_check(&stale, unkept, &bodies, check_likes, now)).await;
         if !missing.is_empty() {
             let before: Vec<u64> = missing.iter().map(|id| self.tweet_changes.of(*id)).collect();
             let tweets = self.store.tweets_by_ids(&missing, None).await?;
@@ -315,7 +323,7 @@ impl TweetCache {
         }
         let authors = self.authors_of(bodies.values().map(|b| b.author), &stamps).await?;
         let liked = match viewer {
-            Some(viewer) => self.liked(viewer, ids, &stamps).await?,
+            Some(viewer) => self.liked(viewer, ids, held_likes, &stamps).await?,
             None => HashSet::new(),
         };
         Ok(ids
@@ -330,7 +338,7 @@ impl TweetCache {
 
     /// What a page must check in a shared deployment with Redis: the
     /// tweets kept past their freshness or not kept, their authors kept past
-    /// theirs or not kept, and the viewer's likes likewise.
+    /// theirs or not kept, and the likes of `viewer` (given where not fresh).
     fn to_check(
         &self,
         stale: &[Id],
@@ -348,12 +356,7 @@ impl TweetCache {
                 check.push(Stamp::User(body.author));
             }
         }
-        if let Some(viewer) = viewer {
-            let trusted = self.likes.get(&viewer.as_i64()).is_some_and(|l| self.lock(&l).fresh_until > Instant::now());
-            if !trusted {
-                check.push(Stamp::Likes(viewer));
-            }
-        }
+        check.extend(viewer.map(Stamp::Likes));
         check
     }
 
@@ -704,12 +707,22 @@ impl TweetCache {
         self.authors.insert(user.id.as_i64(), Arc::new(CachedAuthor { user, trust }));
     }
 
-    /// Which of `ids` `viewer` likes.
-    async fn liked(&self, viewer: Id, ids: &[Id], stamps: &Stamps) -> Result<HashSet<i64>, StoreError> {
+    /// Which of `ids` `viewer` likes: from `held` (their likes, fresh when
+    /// the page started), or kept ones trusted under `stamps`, or read anew.
+    async fn liked(
+        &self,
+        viewer: Id,
+        ids: &[Id],
+        held: Option<Arc<KeptLikes>>,
+        stamps: &Stamps,
+    ) -> Result<HashSet<i64>, StoreError> {
         let stamp = stamps.get(&Stamp::Likes(viewer)).copied();
-        let entry = match self.likes.get(&viewer.as_i64()) {
-            Some(entry) if self.trust_likes(&entry, stamp) => entry,
-            _ => self.load_likes(viewer, stamp.unwrap_or(0)).await?,
+        let entry = match held {
+            Some(entry) => entry,
+            None => match self.likes.get(&viewer.as_i64()) {
+                Some(entry) if self.trust_likes(&entry, stamp) => entry,
+                _ => self.load_likes(viewer, stamp.unwrap_or(0)).await?,
+            },
         };
         let (mut liked, below): (HashSet<i64>, Vec<Id>) = {
             let likes = self.lock(&entry);
