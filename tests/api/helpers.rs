@@ -318,7 +318,6 @@ fn tracing_subscriber_init(config: &Config) -> Option<()> {
     std::env::var("CHIRP_TEST_LOG").ok().map(|_| chirp::telemetry::init(config))
 }
 
-/// The 6-digit code in an email body.
 /// A sample's value in the `/metrics` at `url` (`series`: its name and
 /// labels as printed), if the series has been recorded.
 pub async fn metric_at(client: &reqwest::Client, url: &str, series: &str) -> Option<f64> {
@@ -327,6 +326,7 @@ pub async fn metric_at(client: &reqwest::Client, url: &str, series: &str) -> Opt
     text.lines().find_map(|l| l.strip_prefix(&prefix)).map(|v| v.trim().parse().unwrap())
 }
 
+/// The 6-digit code in an email body.
 pub fn extract_code(body: &str) -> String {
     body.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).unwrap_or_else(|| panic!("no code in {body:?}")).to_owned()
 }

@@ -258,18 +258,23 @@ impl Counted {
         self.send(reqwest::Method::POST, &format!("/api/v1/tweet/{tweet}/like"), token, None).await.0
     }
 
+    /// The tweets on the first page of the timeline (`path`: with its query).
+    async fn page(&self, token: &str, path: &str) -> Vec<Value> {
+        let (status, page) = self.send(reqwest::Method::GET, path, token, None).await;
+        assert_eq!(status, StatusCode::OK);
+        page["data"].as_array().unwrap().clone()
+    }
+
     /// The ids on the first page of the timeline.
     async fn first_page(&self, token: &str) -> Vec<String> {
-        let (status, page) = self.send(reqwest::Method::GET, "/api/v1/timeline?limit=5", token, None).await;
-        assert_eq!(status, StatusCode::OK);
-        page["data"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect()
+        let page = self.page(token, "/api/v1/timeline?limit=5").await;
+        page.iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect()
     }
 
     /// `liked_by_me` of each tweet on the first page of the timeline.
     async fn liked(&self, token: &str) -> Vec<bool> {
-        let (status, page) = self.send(reqwest::Method::GET, "/api/v1/timeline", token, None).await;
-        assert_eq!(status, StatusCode::OK);
-        page["data"].as_array().unwrap().iter().map(|t| t["liked_by_me"].as_bool().unwrap()).collect()
+        let page = self.page(token, "/api/v1/timeline").await;
+        page.iter().map(|t| t["liked_by_me"].as_bool().unwrap()).collect()
     }
 
     async fn metric(&self, series: &str) -> f64 {
