@@ -17,6 +17,16 @@
 # the issue's 5,000/s at 80,924/s). Every run starts from the data as seeded (the SQLite
 # file copied back, or the PostgreSQL database made again from a template):
 # a like scenario run second would otherwise mostly find likes already there.
+# `timeline-single` in SCENARIOS is the timeline at one connection,
+# `large-post` `chirp-load large-post` (posts by the most-followed account).
+#
+# SEED_FROM: data seeded before, used instead of seeding (and kept): a
+# directory chirp-seed filled (SQLite) or a database it filled, as a
+# template (PostgreSQL). One build against every target, seeded once:
+#
+#   CHIRP_DATABASE_URL=… SEED_FROM=chirp_seeded BINS=target/release ROUNDS=1 SCENARIOS="fixed read-tweet fixed
+#     timeline fixed timeline-single fixed mixed fixed mixed-open fixed large-post fixed likes fixed
+#     tweet-text fixed follows fixed" DURATION=15s bash bench/ab.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${USERS:-100000}
@@ -33,24 +43,35 @@ prepare_backends ab
 CHIRP=
 cleanup() {
   if [ -n "$CHIRP" ]; then kill "$CHIRP" 2>/dev/null || true; wait "$CHIRP" 2>/dev/null || true; fi
-  rm -rf "$DATA" "${SEEDED:-}"
-  if [ -n "${DB:-}" ]; then psql "${CHIRP_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS ${DB}_seeded"; fi
+  rm -rf "$DATA"
+  if [ -z "${SEED_FROM:-}" ]; then
+    rm -rf "${SEEDED:-}"
+    if [ -n "${DB:-}" ]; then psql "${CHIRP_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $TEMPLATE"; fi
+  fi
 }
 trap cleanup EXIT
 
 describe_machine
-echo "seed: chirp-seed --users $USERS --tweets $TWEETS"
-"$TOOLS"/chirp-seed --users "$USERS" --tweets "$TWEETS" 2>&1 | grep -E "^done"
-SEEDED=$(mktemp -d)
 if [[ "${CHIRP_DATABASE_URL:-}" == postgres* ]]; then
   DB=${CHIRP_DATABASE_URL##*/}
-  psql "${CHIRP_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS ${DB}_seeded" -c "ALTER DATABASE $DB RENAME TO ${DB}_seeded"
+  TEMPLATE=${SEED_FROM:-${DB}_seeded}
+fi
+if [ -n "${SEED_FROM:-}" ]; then
+  echo "seed: $SEED_FROM, seeded before"
+  SEEDED=$SEED_FROM
 else
-  cp -a "$DATA"/. "$SEEDED"/
+  echo "seed: chirp-seed --users $USERS --tweets $TWEETS"
+  "$TOOLS"/chirp-seed --users "$USERS" --tweets "$TWEETS" 2>&1 | grep -E "^done"
+  SEEDED=$(mktemp -d)
+  if [ -n "${DB:-}" ]; then
+    psql "${CHIRP_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $TEMPLATE" -c "ALTER DATABASE $DB RENAME TO $TEMPLATE"
+  else
+    cp -a "$DATA"/. "$SEEDED"/
+  fi
 fi
 fresh() { # the seeded data back, and a Redis prefix and Kafka names of its own
   if [ -n "${DB:-}" ]; then
-    psql "${CHIRP_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB TEMPLATE ${DB}_seeded"
+    psql "${CHIRP_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB TEMPLATE $TEMPLATE"
   else
     find "$DATA" -maxdepth 1 -name 'chirp.db*' -delete
     cp -a "$SEEDED"/. "$DATA"/
@@ -77,9 +98,15 @@ for round in $(seq "$ROUNDS"); do
         echo "## mixed-open: chirp-load run --scenario mixed --rate $rate --duration $DURATION --connections 2000 ($OPEN_SHARE of $healthz/s)"
         "$TOOLS"/chirp-load run --scenario mixed --rate "$rate" --duration "$DURATION" --connections 2000 2>/dev/null
         continue
+      elif [ "$scenario" = large-post ]; then
+        echo "## large-post: chirp-load large-post --posts 20 --sample 5"
+        "$TOOLS"/chirp-load large-post --posts 20 --sample 5 2>/dev/null
+        continue
       fi
-      echo "## $scenario: chirp-load run --scenario $scenario --duration $DURATION --connections $CONNECTIONS"
-      out=$("$TOOLS"/chirp-load run --scenario "$scenario" --duration "$DURATION" --connections "$CONNECTIONS" 2>/dev/null)
+      connections=$CONNECTIONS
+      if [ "$scenario" = timeline-single ]; then connections=1; fi
+      echo "## $scenario: chirp-load run --scenario ${scenario%-single} --duration $DURATION --connections $connections"
+      out=$("$TOOLS"/chirp-load run --scenario "${scenario%-single}" --duration "$DURATION" --connections "$connections" 2>/dev/null)
       echo "$out"
       if [ "$scenario" = fixed ]; then healthz=$(awk '$1 == "all" { print $4 }' <<<"$out"); fi
     done
