@@ -66,6 +66,18 @@ fn latecomers_from() -> i64 {
     Id::compose(from, 0, 0).as_i64() - 1
 }
 
+/// Where a sweep that is not a full one reads from: the rows made in the
+/// last [`LATECOMERS`] (`latecomers`), but never from past `cursor`, the
+/// highest id sent. The rows above the cursor have not been read yet: a
+/// sweep that started beyond them would send newer rows and move the cursor
+/// past them. A relay more than [`LATECOMERS`] behind (a burst of 140,000
+/// tweets on SQLite, whose fan-out acknowledges as it goes) did that, and
+/// then sent the rows it had stepped over only at full sweeps, a page every
+/// [`FULL_SWEEP_EVERY`].
+fn sweep_from(cursor: Option<i64>, latecomers: i64) -> i64 {
+    cursor.map_or(latecomers, |cursor| cursor.min(latecomers))
+}
+
 /// The broker topics of the outbox's events.
 #[derive(Clone, Debug)]
 pub struct EventTopics {
@@ -239,7 +251,7 @@ impl OutboxRelay {
                         if full {
                             swept_all = Some(swept);
                         }
-                        (if full { i64::MIN } else { latecomers_from() }, flight.ids.len() + page)
+                        (if full { i64::MIN } else { sweep_from(flight.cursor, latecomers_from()) }, flight.ids.len() + page)
                     }
                 };
                 let limit = u32::try_from(limit).unwrap_or(u32::MAX);
@@ -286,5 +298,21 @@ impl OutboxRelay {
             metrics::counter!("chirp_outbox_published_total").increment(chunk.len() as u64);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_never_starts_past_the_rows_not_yet_read() {
+        let latecomers = latecomers_from();
+        // Behind by more than LATECOMERS: from the cursor, so that the rows
+        // between it and the last second are read before newer ones.
+        assert_eq!(sweep_from(Some(latecomers - 5_000), latecomers), latecomers - 5_000);
+        // Caught up: the last second, for rows that committed late below the cursor.
+        assert_eq!(sweep_from(Some(latecomers + 5_000), latecomers), latecomers);
+        assert_eq!(sweep_from(None, latecomers), latecomers);
     }
 }
