@@ -125,8 +125,8 @@ impl HomeTimelines for MemoryHomeTimelines {
         Ok(())
     }
 
-    async fn push(&self, users: &[Id], tweet: Id) -> Result<(), CacheError> {
-        for user in users {
+    async fn push_each(&self, pushes: &[(Id, Id)]) -> Result<(), CacheError> {
+        for (user, tweet) in pushes {
             if let Some(entry) = self.kept.get(&user.as_i64()) {
                 Self::lock(&entry).insert(tweet.as_i64(), self.cap);
             }

@@ -60,7 +60,15 @@ pub trait HomeTimelines: Send + Sync + 'static {
     /// that: pushes arrive in any order (from several partitions, or again),
     /// and the tweets between an older one and the oldest kept may have been
     /// trimmed, so keeping it would make a page skip them.
-    async fn push(&self, users: &[Id], tweet: Id) -> Result<(), CacheError>;
+    async fn push(&self, users: &[Id], tweet: Id) -> Result<(), CacheError> {
+        let pushes: Vec<(Id, Id)> = users.iter().map(|user| (*user, tweet)).collect();
+        self.push_each(&pushes).await
+    }
+
+    /// [`HomeTimelines::push`] of many tweets at once: each `(user, tweet)`
+    /// in turn, in a few round trips rather than one a tweet (the fan-out
+    /// worker's pushes for a batch of events).
+    async fn push_each(&self, pushes: &[(Id, Id)]) -> Result<(), CacheError>;
 
     /// Takes `tweet` out of the timelines of `users` that are kept (one that
     /// is left with no id and is not complete is no longer kept).

@@ -46,23 +46,25 @@ fn script(body: &str) -> redis::Script {
     redis::Script::new(&format!("{RULES}{body}"))
 }
 
-/// Adds ARGV[1] to each kept (ready or building) timeline in KEYS, then
-/// trims ready ones to ARGV[2] ids. A ready timeline that is not complete
-/// takes no id older than its oldest (see `HomeTimelines::push`).
+/// Adds ARGV[i + 1] to the timeline KEYS[i], for each i, when it is kept
+/// (ready or building), then trims a ready one to ARGV[1] ids. A ready
+/// timeline that is not complete takes no id older than its oldest (see
+/// `HomeTimelines::push`).
 static PUSH: LazyLock<redis::Script> = LazyLock::new(|| {
     script(
         r"
-        local cap = tonumber(ARGV[2])
-        for _, k in ipairs(KEYS) do
+        local cap = tonumber(ARGV[1])
+        for i, k in ipairs(KEYS) do
+          local id = ARGV[i + 1]
           if redis.call('ZSCORE', k, '~r') then
             local complete = redis.call('ZSCORE', k, '~c')
             local oldest = oldest_id(k)
-            if complete or (oldest and ARGV[1] >= oldest) then
-              redis.call('ZADD', k, 0, ARGV[1])
+            if complete or (oldest and id >= oldest) then
+              redis.call('ZADD', k, 0, id)
               trim(k, cap, complete)
             end
           elseif redis.call('EXISTS', k) == 1 then
-            redis.call('ZADD', k, 0, ARGV[1])
+            redis.call('ZADD', k, 0, id)
           end
         end
         return 0
@@ -228,13 +230,13 @@ impl HomeTimelines for RedisHomeTimelines {
         Ok(())
     }
 
-    async fn push(&self, users: &[Id], tweet: Id) -> Result<(), CacheError> {
-        for chunk in users.chunks(500) {
+    async fn push_each(&self, pushes: &[(Id, Id)]) -> Result<(), CacheError> {
+        for chunk in pushes.chunks(500) {
             let mut invocation = PUSH.prepare_invoke();
-            for user in chunk {
-                invocation.key(self.key(*user));
+            invocation.arg(self.cap);
+            for (user, tweet) in chunk {
+                invocation.key(self.key(*user)).arg(member(*tweet));
             }
-            invocation.arg(member(tweet)).arg(self.cap);
             let mut conn = self.redis.conn();
             self.redis.within(invocation.invoke_async::<i64>(&mut conn)).await?;
         }
