@@ -185,9 +185,13 @@ impl Timelines {
     /// `reader` now follows (`followed`), or no longer follows, `account`:
     /// the account's newest tweets go into, or out of, the kept timeline,
     /// which stays kept (rebuilding it would read every followed account).
+    /// A timeline not kept is left alone: a build reads the follows after
+    /// this one committed. Reading the account's newest tweets for nothing
+    /// was most of a follow's database time after it had just posted
+    /// hundreds (200 ids a follow, from pages not yet all-visible).
     pub async fn follows_changed(&self, reader: Id, account: Id, followed: bool) -> Result<()> {
         self.large.followed.invalidate(&reader.as_i64());
-        if !self.settings.keep {
+        if !self.settings.keep || !self.homes.is_kept(reader).await? {
             return Ok(());
         }
         let n = self.settings.build;

@@ -97,6 +97,10 @@ impl HomeTimelines for MemoryHomeTimelines {
         Ok(Some(KeptPage { ids, exhaustive }))
     }
 
+    async fn is_kept(&self, user: Id) -> Result<bool, CacheError> {
+        Ok(self.kept.contains_key(&user.as_i64()))
+    }
+
     async fn begin_build(&self, user: Id) -> Result<BuildTicket, CacheError> {
         let token = self.tokens.fetch_add(1, Ordering::Relaxed);
         let entry = Kept { token, ready: false, complete: false, ids: Vec::new() };

@@ -47,6 +47,10 @@ pub trait HomeTimelines: Send + Sync + 'static {
     /// not kept (never built, evicted, forgotten, or still being built).
     async fn page(&self, user: Id, before: Option<Id>, limit: usize) -> Result<Option<KeptPage>, CacheError>;
 
+    /// Whether `user`'s timeline is kept or being built: the others take no
+    /// push or follow (they are built when next read).
+    async fn is_kept(&self, user: Id) -> Result<bool, CacheError>;
+
     /// Starts (or restarts) keeping `user`'s timeline: pushes are kept from now on.
     async fn begin_build(&self, user: Id) -> Result<BuildTicket, CacheError>;
 

@@ -201,6 +201,12 @@ impl HomeTimelines for RedisHomeTimelines {
         Ok(Some(KeptPage { ids, exhaustive }))
     }
 
+    async fn is_kept(&self, user: Id) -> Result<bool, CacheError> {
+        let mut conn = self.redis.conn();
+        let exists: bool = self.redis.within(redis::cmd("EXISTS").arg(self.key(user)).query_async(&mut conn)).await?;
+        Ok(exists)
+    }
+
     async fn begin_build(&self, user: Id) -> Result<BuildTicket, CacheError> {
         let token = rand::random::<u64>();
         let key = self.key(user);
