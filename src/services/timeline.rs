@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Id, Tweet};
 use crate::error::Result;
-use crate::ports::cache::{FollowChange, HomeTimelines};
+use crate::ports::cache::{FollowChange, HomeTimelines, Kept};
 use crate::ports::store::{PageRequest, Store};
 use crate::services::tweet_cache::{STAMP_TRUST, Stamp, Stamps, TweetCache};
 
@@ -189,20 +189,34 @@ impl Timelines {
     /// this one committed. Reading the account's newest tweets for nothing
     /// was most of a follow's database time after it had just posted
     /// hundreds (200 ids a follow, from pages not yet all-visible).
+    ///
+    /// A kept timeline that is not complete takes nothing older than its
+    /// oldest id, so only the account's tweets from there up are read: a
+    /// busy reader's timeline spans seconds, and a prolific account has a
+    /// few tweets in it, not the 200 a whole read would bring (then add to
+    /// the timeline, only for its trim to drop them).
     pub async fn follows_changed(&self, reader: Id, account: Id, followed: bool) -> Result<()> {
         self.large.followed.invalidate(&reader.as_i64());
-        if !self.settings.keep || !self.homes.is_kept(reader).await? {
+        if !self.settings.keep {
             return Ok(());
         }
+        let from = match self.homes.kept(reader).await? {
+            Kept::No => return Ok(()),
+            Kept::Whole => None,
+            Kept::From(oldest) => Some(oldest),
+        };
         let n = self.settings.build;
-        let newest = self.store.author_tweet_ids(account, None, n).await?;
+        let newest = self.store.author_tweet_ids(account, from, None, n).await?;
         let complete = newest.len() < n as usize;
         self.homes.follows_changed(reader, FollowChange { followed, newest: &newest, complete }).await?;
         let mut settling = self.just_followed.get(&reader.as_i64()).map(|a| Vec::clone(&a)).unwrap_or_default();
         settling.retain(|&a| a != account);
         if followed {
             settling.push(account);
-            self.recent.insert(account.as_i64(), Recent::new(newest, complete, 0));
+            if from.is_none() {
+                // All the account's newest, as a page merging it reads them.
+                self.recent.insert(account.as_i64(), Recent::new(newest, complete, 0));
+            }
         }
         self.just_followed.insert(reader.as_i64(), Arc::new(settling));
         Ok(())
@@ -286,7 +300,7 @@ impl Timelines {
             Some(recent) if recent.trusted(stamp) => recent,
             _ => {
                 let n = self.settings.build;
-                let ids = self.store.author_tweet_ids(author, None, n).await?;
+                let ids = self.store.author_tweet_ids(author, None, None, n).await?;
                 let complete = ids.len() < n as usize;
                 let recent = Recent::new(ids, complete, stamp.unwrap_or(0));
                 self.recent.insert(author.as_i64(), recent.clone());
@@ -299,7 +313,7 @@ impl Timelines {
         if from.len() == page.limit as usize || complete {
             return Ok(from);
         }
-        Ok(self.store.author_tweet_ids(author, page.before, page.limit).await?)
+        Ok(self.store.author_tweet_ids(author, None, page.before, page.limit).await?)
     }
 
     /// The fan-out found `author` too large to push: merge them from now on

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 
 pub use self::memory::MemoryCache;
 pub use self::redis::RedisCache;
-pub use self::timelines::{FollowChange, HomeTimelines, MemoryHomeTimelines, RedisHomeTimelines};
+pub use self::timelines::{FollowChange, HomeTimelines, Kept, MemoryHomeTimelines, RedisHomeTimelines};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {

@@ -23,8 +23,10 @@ pub trait TimelineStore: Send + Sync + 'static {
     /// number of followees, never by their history.
     async fn home_timeline_ids(&self, user: Id, before: Option<Id>, limit: u32) -> Result<Vec<Id>, StoreError>;
 
-    /// The newest ids of one author older than `before`.
-    async fn author_tweet_ids(&self, author: Id, before: Option<Id>, limit: u32) -> Result<Vec<Id>, StoreError>;
+    /// The newest ids of one author older than `before` and, given `from`,
+    /// not older than `from`.
+    async fn author_tweet_ids(&self, author: Id, from: Option<Id>, before: Option<Id>, limit: u32)
+    -> Result<Vec<Id>, StoreError>;
 
     /// Followers of `user`, in follow-id order after `after`: (follow id, follower id).
     async fn follower_ids(&self, user: Id, after: Option<Id>, limit: u32) -> Result<Vec<(Id, Id)>, StoreError>;

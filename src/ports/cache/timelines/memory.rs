@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::{BuildTicket, FollowChange, HomeTimelines, KeptPage};
+use super::{BuildTicket, FollowChange, HomeTimelines, Kept, KeptPage};
 use crate::domain::Id;
 use crate::ports::cache::CacheError;
 
-struct Kept {
+struct Entry {
     token: u64,
     ready: bool,
     complete: bool,
@@ -18,7 +18,7 @@ struct Kept {
     ids: Vec<i64>,
 }
 
-impl Kept {
+impl Entry {
     /// Whether a ready timeline can take `id` (see [`HomeTimelines::push`]).
     fn takes(&self, id: i64) -> bool {
         !self.ready || self.complete || self.ids.first().is_some_and(|&oldest| id >= oldest)
@@ -58,7 +58,7 @@ impl Kept {
 }
 
 pub struct MemoryHomeTimelines {
-    kept: moka::sync::Cache<i64, Arc<Mutex<Kept>>>,
+    kept: moka::sync::Cache<i64, Arc<Mutex<Entry>>>,
     cap: usize,
     tokens: AtomicU64,
 }
@@ -71,7 +71,7 @@ impl MemoryHomeTimelines {
         Self { kept, cap, tokens: AtomicU64::new(1) }
     }
 
-    fn lock(entry: &Mutex<Kept>) -> std::sync::MutexGuard<'_, Kept> {
+    fn lock(entry: &Mutex<Entry>) -> std::sync::MutexGuard<'_, Entry> {
         entry.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -97,13 +97,18 @@ impl HomeTimelines for MemoryHomeTimelines {
         Ok(Some(KeptPage { ids, exhaustive }))
     }
 
-    async fn is_kept(&self, user: Id) -> Result<bool, CacheError> {
-        Ok(self.kept.contains_key(&user.as_i64()))
+    async fn kept(&self, user: Id) -> Result<Kept, CacheError> {
+        let Some(entry) = self.kept.get(&user.as_i64()) else { return Ok(Kept::No) };
+        let kept = Self::lock(&entry);
+        Ok(match kept.ids.first() {
+            Some(&oldest) if kept.ready && !kept.complete => Kept::From(Id::from_i64(oldest)),
+            _ => Kept::Whole,
+        })
     }
 
     async fn begin_build(&self, user: Id) -> Result<BuildTicket, CacheError> {
         let token = self.tokens.fetch_add(1, Ordering::Relaxed);
-        let entry = Kept { token, ready: false, complete: false, ids: Vec::new() };
+        let entry = Entry { token, ready: false, complete: false, ids: Vec::new() };
         self.kept.insert(user.as_i64(), Arc::new(Mutex::new(entry)));
         Ok(BuildTicket { user, token })
     }

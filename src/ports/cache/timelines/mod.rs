@@ -47,9 +47,10 @@ pub trait HomeTimelines: Send + Sync + 'static {
     /// not kept (never built, evicted, forgotten, or still being built).
     async fn page(&self, user: Id, before: Option<Id>, limit: usize) -> Result<Option<KeptPage>, CacheError>;
 
-    /// Whether `user`'s timeline is kept or being built: the others take no
-    /// push or follow (they are built when next read).
-    async fn is_kept(&self, user: Id) -> Result<bool, CacheError>;
+    /// Whether `user`'s timeline is kept or being built (the others take no
+    /// push or follow: they are built when next read), and from which id up
+    /// it takes tweets.
+    async fn kept(&self, user: Id) -> Result<Kept, CacheError>;
 
     /// Starts (or restarts) keeping `user`'s timeline: pushes are kept from now on.
     async fn begin_build(&self, user: Id) -> Result<BuildTicket, CacheError>;
@@ -88,20 +89,37 @@ pub trait HomeTimelines: Send + Sync + 'static {
     async fn follows_changed(&self, user: Id, change: FollowChange<'_>) -> Result<(), CacheError>;
 }
 
+/// Whether a timeline is kept, and which of an account's tweets a follow
+/// or an unfollow must bring to it ([`HomeTimelines::kept`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kept {
+    /// Not kept: built from the follows as they are when next read.
+    No,
+    /// Kept, and may take any of the account's tweets: being built,
+    /// complete, or holding no id.
+    Whole,
+    /// Ready and not complete: it holds no id older than this one and takes
+    /// none (see [`HomeTimelines::push`]), so only the account's tweets
+    /// from it up matter.
+    From(Id),
+}
+
 /// What [`HomeTimelines::follows_changed`] is told: one account, followed or unfollowed.
 #[derive(Clone, Copy, Debug)]
 pub struct FollowChange<'a> {
     pub followed: bool,
-    /// The account's newest tweets, newest first.
+    /// The account's newest tweets, newest first: all of them, or those
+    /// from the id [`Kept::From`] gave up.
     pub newest: &'a [Id],
-    /// The account has no tweet older than `newest`.
+    /// `newest` holds every tweet of the account the timeline can take: it
+    /// has no older one, or none older from the id [`Kept::From`] gave up.
     pub complete: bool,
 }
 
 impl FollowChange<'_> {
     /// The oldest id a timeline may keep after the change, when the account
-    /// has tweets older than `newest`: below it, the timeline would hold
-    /// some of the account's tweets and not others.
+    /// has tweets older than `newest` the timeline could hold: below it, the
+    /// timeline would hold some of the account's tweets and not others.
     fn floor(&self) -> Option<Id> {
         if self.complete { None } else { self.newest.iter().copied().min() }
     }
@@ -200,8 +218,12 @@ mod tests {
     /// whole from its oldest id up, and drops a build in progress.
     async fn a_follow_or_unfollow_keeps_the_timeline_whole(homes: &dyn HomeTimelines, user: Id) {
         let page = || async move { homes.page(user, None, 10).await.unwrap() };
+        let kept = || async move { homes.kept(user).await.unwrap() };
+        assert_eq!(kept().await, Kept::No);
         let ticket = homes.begin_build(user).await.unwrap();
+        assert_eq!(kept().await, Kept::Whole, "being built: a follow drops it");
         homes.finish_build(ticket, &ids(&[50, 30, 10]), true).await.unwrap();
+        assert_eq!(kept().await, Kept::Whole, "complete: it takes an account's oldest tweets");
 
         // An account with no older tweets: all of them come in.
         homes.follows_changed(user, follow(&ids(&[40, 5]), true)).await.unwrap();
@@ -211,6 +233,7 @@ mod tests {
         // oldest given is kept, and the rest is no longer known complete.
         homes.follows_changed(user, follow(&ids(&[45, 20]), false)).await.unwrap();
         assert_eq!(page().await, Some(KeptPage { ids: ids(&[50, 45, 40, 30, 20]), exhaustive: false }));
+        assert_eq!(kept().await, Kept::From(Id::from_i64(20)), "not complete: it takes nothing older than 20");
 
         // Once not complete, an account's tweets older than the oldest kept stay out.
         homes.follows_changed(user, follow(&ids(&[35, 15]), true)).await.unwrap();
@@ -221,6 +244,7 @@ mod tests {
         assert_eq!(page().await, Some(KeptPage { ids: ids(&[50, 40, 35, 30]), exhaustive: false }));
         homes.follows_changed(user, unfollow(&ids(&[50]), false)).await.unwrap();
         assert_eq!(page().await, None, "nothing at or above 50 is left: built again when next read");
+        assert_eq!(kept().await, Kept::No);
 
         // A build in progress may have read the follows before the change.
         let ticket = homes.begin_build(user).await.unwrap();

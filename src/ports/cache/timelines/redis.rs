@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 
-use super::{BuildTicket, FollowChange, HomeTimelines, KeptPage};
+use super::{BuildTicket, FollowChange, HomeTimelines, Kept, KeptPage};
 use crate::domain::Id;
 use crate::ports::cache::{CacheError, RedisCache};
 
@@ -201,10 +201,27 @@ impl HomeTimelines for RedisHomeTimelines {
         Ok(Some(KeptPage { ids, exhaustive }))
     }
 
-    async fn is_kept(&self, user: Id) -> Result<bool, CacheError> {
+    async fn kept(&self, user: Id) -> Result<Kept, CacheError> {
+        let key = self.key(user);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        pipe.cmd("EXISTS").arg(&key);
+        pipe.cmd("ZMSCORE").arg(&key).arg("~r").arg("~c");
+        pipe.cmd("ZRANGE").arg(&key).arg(0).arg(0);
         let mut conn = self.redis.conn();
-        let exists: bool = self.redis.within(redis::cmd("EXISTS").arg(self.key(user)).query_async(&mut conn)).await?;
-        Ok(exists)
+        let (exists, flags, first): (bool, Vec<Option<f64>>, Vec<String>) =
+            self.redis.within(pipe.query_async(&mut conn)).await?;
+        if !exists {
+            return Ok(Kept::No);
+        }
+        let ready = flags.first().copied().flatten().is_some();
+        let complete = flags.get(1).copied().flatten().is_some();
+        // Ids sort before the markers (`~`): the first member is the oldest id, if any.
+        let oldest = first.first().and_then(|m| m.parse::<i64>().ok());
+        Ok(match oldest {
+            Some(oldest) if ready && !complete => Kept::From(Id::from_i64(oldest)),
+            _ => Kept::Whole,
+        })
     }
 
     async fn begin_build(&self, user: Id) -> Result<BuildTicket, CacheError> {

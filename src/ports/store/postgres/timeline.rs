@@ -34,10 +34,17 @@ impl TimelineStore for PostgresStore {
         Ok(ids_of(ids))
     }
 
-    async fn author_tweet_ids(&self, author: Id, before_id: Option<Id>, limit: u32) -> Result<Vec<Id>, StoreError> {
+    async fn author_tweet_ids(
+        &self,
+        author: Id,
+        from: Option<Id>,
+        before_id: Option<Id>,
+        limit: u32,
+    ) -> Result<Vec<Id>, StoreError> {
         let ids: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM tweets WHERE author_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3")
+            sqlx::query_scalar("SELECT id FROM tweets WHERE author_id = $1 AND id >= $2 AND id < $3 ORDER BY id DESC LIMIT $4")
                 .bind(author.as_i64())
+                .bind(from.map_or(i64::MIN, Id::as_i64))
                 .bind(before(before_id))
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)

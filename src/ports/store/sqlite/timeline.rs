@@ -44,14 +44,22 @@ impl TimelineStore for SqliteStore {
         Ok(ids.into_iter().map(Id::from_i64).collect())
     }
 
-    async fn author_tweet_ids(&self, author: Id, before_id: Option<Id>, limit: u32) -> Result<Vec<Id>, StoreError> {
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM tweets WHERE author_id = ? AND id < ? ORDER BY id DESC LIMIT ?")
-            .bind(author.as_i64())
-            .bind(before(before_id))
-            .bind(limit)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(err)?;
+    async fn author_tweet_ids(
+        &self,
+        author: Id,
+        from: Option<Id>,
+        before_id: Option<Id>,
+        limit: u32,
+    ) -> Result<Vec<Id>, StoreError> {
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM tweets WHERE author_id = ? AND id >= ? AND id < ? ORDER BY id DESC LIMIT ?")
+                .bind(author.as_i64())
+                .bind(from.map_or(i64::MIN, Id::as_i64))
+                .bind(before(before_id))
+                .bind(limit)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(err)?;
         Ok(ids.into_iter().map(Id::from_i64).collect())
     }
 
