@@ -205,19 +205,16 @@ impl HomeTimelines for RedisHomeTimelines {
         let key = self.key(user);
         let mut pipe = redis::pipe();
         pipe.atomic();
-        pipe.cmd("EXISTS").arg(&key);
         pipe.cmd("ZMSCORE").arg(&key).arg("~r").arg("~c");
         pipe.cmd("ZRANGE").arg(&key).arg(0).arg(0);
         let mut conn = self.redis.conn();
-        let (exists, flags, first): (bool, Vec<Option<f64>>, Vec<String>) =
-            self.redis.within(pipe.query_async(&mut conn)).await?;
-        if !exists {
-            return Ok(Kept::No);
-        }
+        let (flags, first): (Vec<Option<f64>>, Vec<String>) = self.redis.within(pipe.query_async(&mut conn)).await?;
+        // A kept timeline always holds a marker, and Redis drops an empty set.
+        let Some(first) = first.first() else { return Ok(Kept::No) };
         let ready = flags.first().copied().flatten().is_some();
         let complete = flags.get(1).copied().flatten().is_some();
         // Ids sort before the markers (`~`): the first member is the oldest id, if any.
-        let oldest = first.first().and_then(|m| m.parse::<i64>().ok());
+        let oldest = first.parse::<i64>().ok();
         Ok(match oldest {
             Some(oldest) if ready && !complete => Kept::From(Id::from_i64(oldest)),
             _ => Kept::Whole,
