@@ -67,7 +67,7 @@ impl Adapters {
             Some(brokers) => {
                 let layout = TopicLayout { partitions: config.kafka_partitions, replication: config.kafka_replication };
                 let broker = KafkaBroker::connect(brokers, layout).await.context("connecting to Kafka")?;
-                Arc::new(broker.with_fetch_wait(Duration::from_millis(config.kafka_fetch_wait_ms)))
+                Arc::new(broker.with_fetch_wait(Duration::from_millis(config.kafka_fetch_wait_ms)).with_packs(config.kafka_pack))
             }
             None => Arc::new(MemoryBroker::default()),
         };

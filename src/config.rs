@@ -166,6 +166,12 @@ pub struct Config {
     #[arg(long, env = "CHIRP_KAFKA_FETCH_WAIT_MS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub kafka_fetch_wait_ms: u64,
 
+    /// Whether the outbox relay packs the events bound for one partition
+    /// into one Kafka record (consumers read both forms). Turn it off while
+    /// a rolling upgrade still has nodes of a chirp that reads no packs.
+    #[arg(long, env = "CHIRP_KAFKA_PACK", action = clap::ArgAction::Set, default_value_t = true)]
+    pub kafka_pack: bool,
+
     /// Replication factor of a topic chirp creates. Unset: the broker's
     /// default (`default.replication.factor`). The producer asks for
     /// `acks=all`, so a message is acknowledged once every in-sync replica has it.

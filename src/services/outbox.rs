@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Id, Timestamp};
-use crate::ports::broker::{Broker, BrokerError};
+use crate::ports::broker::{Broker, BrokerError, Outgoing};
 use crate::ports::store::{OutboxMessage, Store};
 use crate::services::writes::Writer;
 
@@ -273,13 +273,17 @@ impl OutboxRelay {
         }
     }
 
-    /// Hands `rows` not already in flight to the broker, in order.
+    /// Hands `rows` not already in flight to the broker, in order, in one
+    /// call (the Kafka adapter packs those bound for one partition).
     fn send(&self, flight: &mut InFlight, rows: Vec<OutboxMessage>) -> anyhow::Result<()> {
-        for row in rows {
-            if flight.ids.contains(&row.id) || flight.room() == 0 {
-                continue;
-            }
-            let ack = self.broker.send(self.topics.of(&row.kind), row.key.as_bytes(), row.payload.as_bytes())?;
+        let mut rows: Vec<OutboxMessage> = rows.into_iter().filter(|row| !flight.ids.contains(&row.id)).collect();
+        rows.truncate(flight.room());
+        let messages: Vec<Outgoing<'_>> = rows
+            .iter()
+            .map(|row| Outgoing { topic: self.topics.of(&row.kind), key: row.key.as_bytes(), payload: row.payload.as_bytes() })
+            .collect();
+        let acks = self.broker.send_all(&messages)?;
+        for (row, ack) in rows.iter().zip(acks) {
             let id = row.id;
             flight.acks.push_back(ack.map(move |result| (id, result)).boxed());
             flight.ids.insert(id);

@@ -16,7 +16,7 @@
 //! 0.6 drops the dead member but lets the survivors keep their old
 //! assignment, so the dead member's partitions would wait for ever.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -27,11 +27,13 @@ use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{Ack, Broker, BrokerError, Delivery, Subscription};
+use futures::FutureExt;
+
+use super::{Ack, Broker, BrokerError, Delivery, Outgoing, Subscription, pack};
 
 /// How long `publish` may take, retries included, before it gives up.
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -76,6 +78,11 @@ pub struct KafkaBroker {
     producer: FutureProducer,
     admin: AdminClient<DefaultClientContext>,
     fetch_wait: Duration,
+    /// Partitions per topic, as `ensure_topic` found them: `send_all` packs
+    /// only for topics it knows (see [`pack`]).
+    partitions: std::sync::RwLock<HashMap<String, i32>>,
+    /// Whether `send_all` packs at all.
+    packs: bool,
 }
 
 /// The producer's settings, shared with the broker's own benchmark
@@ -143,7 +150,15 @@ impl KafkaBroker {
         }
         let producer: FutureProducer = producer_config(brokers, message_timeout).create()?;
         let admin = ClientConfig::new().set("bootstrap.servers", brokers).set("client.id", "chirp-admin").create()?;
-        Ok(Self { brokers: brokers.to_owned(), layout, producer, admin, fetch_wait: FETCH_WAIT })
+        Ok(Self {
+            brokers: brokers.to_owned(),
+            layout,
+            producer,
+            admin,
+            fetch_wait: FETCH_WAIT,
+            partitions: Default::default(),
+            packs: true,
+        })
     }
 
     /// How long a consumer's fetch may wait at the broker for new messages:
@@ -151,6 +166,13 @@ impl KafkaBroker {
     /// how often an idle consumer asks the broker again.
     pub fn with_fetch_wait(mut self, fetch_wait: Duration) -> Self {
         self.fetch_wait = fetch_wait;
+        self
+    }
+
+    /// Whether `send_all` packs the messages bound for one partition into
+    /// one record (see [`pack`]); on by default. Consumers read packs either way.
+    pub fn with_packs(mut self, packs: bool) -> Self {
+        self.packs = packs;
         self
     }
 
@@ -167,7 +189,100 @@ impl KafkaBroker {
             held,
             rejoin.clone(),
         ));
-        Ok(KafkaSubscription { consumer: Some(Arc::new(consumer)), topic: topic.to_owned(), rejoin, watch })
+        Ok(KafkaSubscription {
+            consumer: Some(Arc::new(consumer)),
+            topic: topic.to_owned(),
+            unpacked: VecDeque::new(),
+            rejoin,
+            watch,
+        })
+    }
+
+    /// Hands one record to librdkafka's queue: `partition` if known, else
+    /// the partitioner's choice for `key`.
+    fn enqueue(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: &[u8],
+        payload: &[u8],
+        headers: Option<OwnedHeaders>,
+    ) -> Result<Ack, BrokerError> {
+        let mut record = FutureRecord::to(topic).key(key).payload(payload);
+        if let Some(partition) = partition {
+            record = record.partition(partition);
+        }
+        if let Some(headers) = headers {
+            record = record.headers(headers);
+        }
+        // Enqueued in librdkafka's queue now, in call order (the idempotent
+        // producer keeps that order per partition through retries);
+        // `message.timeout.ms` bounds the delivery. A full queue is refused at
+        // once rather than waited for: the caller bounds what it has in flight.
+        let delivery = self
+            .producer
+            .send_result(record)
+            .map_err(|(e, _record)| unavailable(anyhow::Error::new(e).context(format!("publishing to {topic}"))))?;
+        let topic = topic.to_owned();
+        Ok(Box::pin(async move {
+            match delivery.await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err((e, _message))) => Err(unavailable(anyhow::Error::new(e).context(format!("publishing to {topic}")))),
+                Err(_canceled) => Err(BrokerError::Closed),
+            }
+        }))
+    }
+
+    /// Sends `messages` (indexes into `all`, all bound for one partition of
+    /// `topic`) as packs, in order; stores each message's acknowledgement
+    /// (its pack's) in `acks`.
+    fn send_packed(
+        &self,
+        topic: &str,
+        partition: i32,
+        all: &[Outgoing<'_>],
+        messages: &[usize],
+        acks: &mut [Option<Ack>],
+    ) -> Result<(), BrokerError> {
+        let mut rest = messages;
+        while !rest.is_empty() {
+            // As many as fit, and at least one.
+            let mut bytes = 0;
+            let mut n = 0;
+            while n < rest.len() && n < pack::MAX_MESSAGES {
+                let m = &all[rest[n]];
+                bytes += pack::framed_len(m.key, m.payload);
+                if n > 0 && bytes > pack::MAX_BYTES {
+                    break;
+                }
+                n += 1;
+            }
+            let (this, after) = rest.split_at(n);
+            rest = after;
+            let first = &all[this[0]];
+            if let [only] = this {
+                // Alone: a plain record, as any Kafka client would read it.
+                acks[*only] = Some(self.enqueue(topic, Some(partition), first.key, first.payload, None)?);
+                continue;
+            }
+            let mut value = Vec::with_capacity(this.iter().map(|&i| pack::framed_len(all[i].key, all[i].payload)).sum());
+            for &i in this {
+                pack::push(&mut value, all[i].key, all[i].payload);
+            }
+            let headers = OwnedHeaders::new().insert(Header { key: pack::HEADER, value: Some(pack::VERSION) });
+            // One acknowledgement for the pack, shared by its messages.
+            let acked = self
+                .enqueue(topic, Some(partition), first.key, &value, Some(headers))?
+                .map(|result| result.map_err(|e| Arc::new(format!("{:#}", anyhow::Error::new(e)))))
+                .shared();
+            for &i in this {
+                let acked = acked.clone();
+                acks[i] = Some(Box::pin(async move {
+                    acked.await.map_err(|e| unavailable(anyhow::anyhow!("{e}").context("a pack's delivery")))
+                }));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -193,27 +308,52 @@ impl Broker for KafkaBroker {
                 Err((name, code)) => return Err(unavailable(anyhow::anyhow!("creating topic {name}: {code}"))),
             }
         }
+        // Its partitions, for `send_all`'s packs. A topic given more later
+        // keeps its keys where they were until the next start.
+        let producer = self.producer.clone();
+        let name = topic.to_owned();
+        let metadata = blocking(move || producer.client().fetch_metadata(Some(&name), REQUEST_TIMEOUT)).await?;
+        let partitions = metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
+        if partitions > 0 {
+            let partitions = i32::try_from(partitions).unwrap_or(i32::MAX);
+            self.partitions.write().unwrap_or_else(|e| e.into_inner()).insert(topic.to_owned(), partitions);
+        }
         Ok(())
     }
 
     fn send(&self, topic: &str, key: &[u8], payload: &[u8]) -> Result<Ack, BrokerError> {
-        let record = FutureRecord::to(topic).key(key).payload(payload);
-        // Enqueued in librdkafka's queue now, in call order (the idempotent
-        // producer keeps that order per partition through retries);
-        // `message.timeout.ms` bounds the delivery. A full queue is refused at
-        // once rather than waited for: the caller bounds what it has in flight.
-        let delivery = self
-            .producer
-            .send_result(record)
-            .map_err(|(e, _record)| unavailable(anyhow::Error::new(e).context(format!("publishing to {topic}"))))?;
-        let topic = topic.to_owned();
-        Ok(Box::pin(async move {
-            match delivery.await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err((e, _message))) => Err(unavailable(anyhow::Error::new(e).context(format!("publishing to {topic}")))),
-                Err(_canceled) => Err(BrokerError::Closed),
+        self.enqueue(topic, None, key, payload, None)
+    }
+
+    /// Packs the messages bound for one partition (see [`pack`]); a message
+    /// of a topic whose partitions are not known yet goes alone.
+    fn send_all(&self, messages: &[Outgoing<'_>]) -> Result<Vec<Ack>, BrokerError> {
+        if !self.packs {
+            return messages.iter().map(|m| self.send(m.topic, m.key, m.payload)).collect();
+        }
+        let mut acks: Vec<Option<Ack>> = messages.iter().map(|_| None).collect();
+        // Per (topic, partition), in order of first appearance: the messages, in order.
+        let mut groups: Vec<((&str, i32), Vec<usize>)> = Vec::new();
+        {
+            let known = self.partitions.read().unwrap_or_else(|e| e.into_inner());
+            let mut index: HashMap<(&str, i32), usize> = HashMap::new();
+            for (i, m) in messages.iter().enumerate() {
+                let Some(&partitions) = known.get(m.topic) else {
+                    acks[i] = Some(self.send(m.topic, m.key, m.payload)?);
+                    continue;
+                };
+                let at = (m.topic, pack::partition_of(m.key, partitions));
+                let slot = *index.entry(at).or_insert_with(|| {
+                    groups.push((at, Vec::new()));
+                    groups.len() - 1
+                });
+                groups[slot].1.push(i);
             }
-        }))
+        }
+        for ((topic, partition), group) in groups {
+            self.send_packed(topic, partition, messages, &group, &mut acks)?;
+        }
+        Ok(acks.into_iter().map(|ack| ack.expect("every message was sent")).collect())
     }
 
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Subscription>, BrokerError> {
@@ -251,6 +391,8 @@ struct KafkaSubscription {
     /// `None` only while being dropped.
     consumer: Option<Arc<StreamConsumer<GroupMember>>>,
     topic: String,
+    /// The messages of a pack (see [`pack`]) not yet handed out.
+    unpacked: VecDeque<Delivery>,
     /// Notified by the group watch when this member should rejoin the group.
     rejoin: Arc<tokio::sync::Notify>,
     /// The task watching the group's progress while this member lives.
@@ -268,18 +410,18 @@ impl KafkaSubscription {
         Ok(assignment.elements_for_topic(&self.topic).iter().map(|e| e.partition()).collect())
     }
 
-    /// Commits, in one request, that each `(partition, offset)` and everything
-    /// before it in its partition is processed.
+    /// Commits, in one request, each `(partition, next)`: everything before
+    /// offset `next` in its partition is processed.
     async fn commit_offsets(&mut self, last: impl IntoIterator<Item = (i32, i64)>) -> Result<(), BrokerError> {
         // A partition that moved to another member is theirs to commit: a late
         // commit from here could move their offset back.
         let mine = self.assigned()?;
         let mut offsets = TopicPartitionList::new();
-        for (partition, offset) in last {
+        for (partition, next) in last {
             if mine.contains(&partition) {
-                offsets.add_partition_offset(&self.topic, partition, Offset::Offset(offset + 1)).map_err(unavailable)?;
+                offsets.add_partition_offset(&self.topic, partition, Offset::Offset(next)).map_err(unavailable)?;
             } else {
-                tracing::info!(topic = %self.topic, partition, offset, "kafka: partition reassigned before the commit; the new owner will redeliver");
+                tracing::info!(topic = %self.topic, partition, next, "kafka: partition reassigned before the commit; the new owner will redeliver");
             }
         }
         if offsets.count() == 0 {
@@ -450,6 +592,18 @@ impl Watch {
     }
 }
 
+/// Whether a record is a pack of messages (see [`pack`]).
+fn is_pack(message: &impl Message) -> bool {
+    message.headers().is_some_and(|headers| headers.iter().any(|h| h.key == pack::HEADER && h.value == Some(pack::VERSION)))
+}
+
+/// The offset to commit once `delivery` is processed: past its record, or,
+/// for a message packed with later ones, its record again (delivered again
+/// whole after a restart; consumers are idempotent).
+fn next_offset(delivery: &Delivery) -> i64 {
+    if delivery.last_at_offset { delivery.offset + 1 } else { delivery.offset }
+}
+
 /// Errors that mean the group moved on under this member: the commit is lost,
 /// and the message will be delivered again to whoever holds its partition.
 fn lost_to_rebalance(e: &KafkaError) -> bool {
@@ -468,10 +622,15 @@ fn lost_to_rebalance(e: &KafkaError) -> bool {
 #[async_trait]
 impl Subscription for KafkaSubscription {
     async fn next(&mut self) -> Result<Delivery, BrokerError> {
+        if let Some(delivery) = self.unpacked.pop_front() {
+            return Ok(delivery);
+        }
+        // A message borrows the consumer, not the subscription.
+        let consumer = self.consumer().clone();
         loop {
             let received = tokio::select! {
                 // Both are cancel safe: no message or request is lost to the other.
-                received = self.consumer().recv() => received,
+                received = consumer.recv() => received,
                 () = self.rejoin.notified() => {
                     self.rejoin_group().await;
                     continue;
@@ -479,11 +638,33 @@ impl Subscription for KafkaSubscription {
             };
             match received {
                 Ok(message) => {
+                    let (partition, offset) = (message.partition(), message.offset());
+                    let payload = message.payload().unwrap_or_default();
+                    if is_pack(&message) {
+                        match pack::unpack(payload) {
+                            Ok(messages) => {
+                                let last = messages.len() - 1;
+                                self.unpacked.extend(messages.into_iter().enumerate().map(|(i, (key, payload))| Delivery {
+                                    key: Some(key),
+                                    payload,
+                                    partition,
+                                    offset,
+                                    last_at_offset: i == last,
+                                }));
+                                return Ok(self.unpacked.pop_front().expect("a pack holds a message"));
+                            }
+                            // Handed on whole: the consumer skips what it cannot read.
+                            Err(e) => {
+                                tracing::warn!(topic = %self.topic, partition, offset, error = %e, "kafka: a pack that does not parse")
+                            }
+                        }
+                    }
                     return Ok(Delivery {
                         key: message.key().map(<[u8]>::to_vec),
-                        payload: message.payload().unwrap_or_default().to_vec(),
-                        partition: message.partition(),
-                        offset: message.offset(),
+                        payload: payload.to_vec(),
+                        partition,
+                        offset,
+                        last_at_offset: true,
                     });
                 }
                 Err(e @ KafkaError::MessageConsumptionFatal(_)) => return Err(unavailable(e)),
@@ -494,12 +675,12 @@ impl Subscription for KafkaSubscription {
     }
 
     async fn commit(&mut self, delivery: &Delivery) -> Result<(), BrokerError> {
-        self.commit_offsets([(delivery.partition, delivery.offset)]).await
+        self.commit_offsets([(delivery.partition, next_offset(delivery))]).await
     }
 
     /// One request for the whole batch, whatever the partitions it spans.
     async fn commit_batch(&mut self, batch: &[Delivery]) -> Result<(), BrokerError> {
-        let last: std::collections::BTreeMap<i32, i64> = batch.iter().map(|d| (d.partition, d.offset)).collect();
+        let last: std::collections::BTreeMap<i32, i64> = batch.iter().map(|d| (d.partition, next_offset(d))).collect();
         self.commit_offsets(last).await
     }
 
@@ -725,6 +906,64 @@ mod tests {
         let mut left: Vec<String> = keys.iter().map(|k| format!("left-{k}")).collect();
         left.sort();
         assert_eq!(again, left);
+    }
+
+    #[tokio::test]
+    async fn messages_sent_together_travel_packed_and_arrive_one_by_one_in_order_per_key() {
+        let Some(brokers) = kafka_brokers() else { return };
+        let (broker, topic) = broker_with_topic(&brokers, 3).await;
+        let keys = ["alice", "bob", "carol", "dave", "erin", "frank"];
+        // One key's messages before the packs, alone: librdkafka's partitioner
+        // must put them where the packs' own choice of partition does.
+        for key in keys {
+            broker.publish(&topic, key.as_bytes(), format!("{key}-alone").as_bytes()).await.unwrap();
+        }
+        let payloads: Vec<(String, String)> =
+            (0..100).flat_map(|i| keys.iter().map(move |k| (k.to_string(), format!("{k}-{i}")))).collect();
+        let messages: Vec<Outgoing<'_>> =
+            payloads.iter().map(|(k, p)| Outgoing { topic: &topic, key: k.as_bytes(), payload: p.as_bytes() }).collect();
+        let acks = broker.send_all(&messages).unwrap();
+        assert_eq!(acks.len(), messages.len());
+        for ack in acks {
+            ack.await.unwrap();
+        }
+
+        let group = unique("group");
+        let mut sub = broker.subscribe(&topic, &group).await.unwrap();
+        let mut by_key: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
+        for _ in 0..keys.len() * 101 {
+            let d = next_within(&mut *sub).await;
+            by_key.entry(text(d.key.as_ref().unwrap())).or_default().push(d);
+        }
+        let mut records = BTreeSet::new();
+        for key in keys {
+            let got = &by_key[key];
+            let expected: Vec<String> =
+                std::iter::once(format!("{key}-alone")).chain((0..100).map(|i| format!("{key}-{i}"))).collect();
+            assert_eq!(got.iter().map(|d| text(&d.payload)).collect::<Vec<_>>(), expected, "in order for {key}");
+            assert!(got.iter().all(|d| d.partition == got[0].partition), "one partition for {key}");
+            records.extend(got.iter().map(|d| (d.partition, d.offset)));
+        }
+        // 6 alone, and the 600 packed into one record per partition used.
+        assert!(records.len() <= keys.len() + 3, "the 600 messages travelled in a few records, not {}", records.len());
+
+        // A batch that ends inside a pack commits the pack's record again:
+        // the next member gets the whole pack, nothing after it is lost.
+        let partition = by_key["alice"][1].partition;
+        let packed: Vec<&Delivery> =
+            by_key.values().flatten().filter(|d| d.partition == partition && !d.last_at_offset).collect();
+        let cut = packed[0];
+        sub.commit_batch(std::slice::from_ref(cut)).await.unwrap();
+        drop(sub);
+        let mut again = broker.subscribe(&topic, &group).await.unwrap();
+        // Other partitions, not committed at all, start from their first record.
+        let first = loop {
+            let d = next_within(&mut *again).await;
+            if d.partition == partition {
+                break d;
+            }
+        };
+        assert_eq!(first.offset, cut.offset, "the pack comes again, and nothing before it");
     }
 
     #[tokio::test]

@@ -65,7 +65,8 @@ impl Broker for MemoryBroker {
 
     fn send(&self, topic: &str, key: &[u8], payload: &[u8]) -> Result<Ack, BrokerError> {
         let (ack, acked) = oneshot::channel();
-        let delivery = Delivery { key: Some(key.to_vec()), payload: payload.to_vec(), partition: 0, offset: 0 };
+        let delivery =
+            Delivery { key: Some(key.to_vec()), payload: payload.to_vec(), partition: 0, offset: 0, last_at_offset: true };
         self.sender(topic).send((delivery, ack)).map_err(|_| BrokerError::Closed)?;
         Ok(acked.map(|acked| acked.map_err(|_| BrokerError::Closed)).boxed())
     }

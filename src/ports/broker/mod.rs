@@ -5,6 +5,7 @@
 
 mod kafka;
 mod memory;
+mod pack;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
@@ -31,6 +32,18 @@ pub struct Delivery {
     pub payload: Vec<u8>,
     pub partition: i32,
     pub offset: i64,
+    /// Whether no other message of this offset comes after it. False only
+    /// for a message the Kafka adapter packed with later ones into one
+    /// record: committing it leaves the record to be delivered again.
+    pub last_at_offset: bool,
+}
+
+/// One message to hand to the broker (see [`Broker::send_all`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Outgoing<'a> {
+    pub topic: &'a str,
+    pub key: &'a [u8],
+    pub payload: &'a [u8],
 }
 
 #[async_trait]
@@ -48,6 +61,14 @@ pub trait Broker: Send + Sync + 'static {
     /// the same key, handed over one after another, are stored in that order.
     /// Only once its acknowledgement resolves may the caller forget a message.
     fn send(&self, topic: &str, key: &[u8], payload: &[u8]) -> Result<Ack, BrokerError>;
+
+    /// Hands several messages to the broker now, in order, and returns their
+    /// acknowledgements in the same order: as [`Broker::send`] each, except
+    /// that an adapter may carry several in one request or record (Kafka
+    /// packs those bound for one partition, see `kafka::pack`).
+    fn send_all(&self, messages: &[Outgoing<'_>]) -> Result<Vec<Ack>, BrokerError> {
+        messages.iter().map(|m| self.send(m.topic, m.key, m.payload)).collect()
+    }
 
     /// Publishes one message and returns once the broker has acknowledged it
     /// (stored durably): only then may the caller forget it.
