@@ -309,11 +309,17 @@ impl Broker for KafkaBroker {
             }
         }
         // Its partitions, for `send_all`'s packs. A topic given more later
-        // keeps its keys where they were until the next start.
+        // keeps its keys where they were until the next start; one whose
+        // partitions cannot be read now gets one record per message.
         let producer = self.producer.clone();
         let name = topic.to_owned();
-        let metadata = blocking(move || producer.client().fetch_metadata(Some(&name), REQUEST_TIMEOUT)).await?;
-        let partitions = metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
+        let partitions = match blocking(move || producer.client().fetch_metadata(Some(&name), REQUEST_TIMEOUT)).await {
+            Ok(metadata) => metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len()),
+            Err(e) => {
+                tracing::warn!(topic, error = %e, "kafka: partitions unknown; events go one record each, unpacked");
+                0
+            }
+        };
         if partitions > 0 {
             let partitions = i32::try_from(partitions).unwrap_or(i32::MAX);
             self.partitions.write().unwrap_or_else(|e| e.into_inner()).insert(topic.to_owned(), partitions);
