@@ -65,7 +65,7 @@ pub trait Broker: Send + Sync + 'static {
     /// Hands several messages to the broker now, in order, and returns their
     /// acknowledgements in the same order: as [`Broker::send`] each, except
     /// that an adapter may carry several in one request or record (Kafka
-    /// packs those bound for one partition, see `kafka::pack`).
+    /// packs those bound for one partition into one record: `broker/pack.rs`).
     fn send_all(&self, messages: &[Outgoing<'_>]) -> Result<Vec<Ack>, BrokerError> {
         messages.iter().map(|m| self.send(m.topic, m.key, m.payload)).collect()
     }
