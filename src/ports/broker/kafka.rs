@@ -81,7 +81,8 @@ pub struct KafkaBroker {
     /// Partitions per topic, as `ensure_topic` found them: `send_all` packs
     /// only for topics it knows (see [`pack`]).
     partitions: std::sync::RwLock<HashMap<String, i32>>,
-    /// Whether `send_all` packs at all.
+    /// Whether `ensure_topic` reads partitions for `send_all`'s packs:
+    /// without them every message goes alone.
     packs: bool,
 }
 
@@ -308,6 +309,10 @@ impl Broker for KafkaBroker {
                 Err((name, code)) => return Err(unavailable(anyhow::anyhow!("creating topic {name}: {code}"))),
             }
         }
+        if !self.packs {
+            // A topic whose partitions are unknown gets one record per message.
+            return Ok(());
+        }
         // Its partitions, for `send_all`'s packs. A topic given more later
         // keeps its keys where they were until the next start; one whose
         // partitions cannot be read now gets one record per message.
@@ -334,9 +339,6 @@ impl Broker for KafkaBroker {
     /// Packs the messages bound for one partition (see [`pack`]); a message
     /// of a topic whose partitions are not known yet goes alone.
     fn send_all(&self, messages: &[Outgoing<'_>]) -> Result<Vec<Ack>, BrokerError> {
-        if !self.packs {
-            return messages.iter().map(|m| self.send(m.topic, m.key, m.payload)).collect();
-        }
         let mut acks: Vec<Option<Ack>> = messages.iter().map(|_| None).collect();
         // Per (topic, partition), in order of first appearance: the messages, in order.
         let mut groups: Vec<((&str, i32), Vec<usize>)> = Vec::new();
