@@ -69,15 +69,7 @@ else
     cp -a "$DATA"/. "$SEEDED"/
   fi
 fi
-fresh() { # the seeded data back, and a Redis prefix and Kafka names of its own
-  if [ -n "${DB:-}" ]; then
-    psql "${CHIRP_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB TEMPLATE $TEMPLATE"
-  else
-    find "$DATA" -maxdepth 1 -name 'chirp.db*' -delete
-    cp -a "$SEEDED"/. "$DATA"/
-  fi
-  prepare_backends_names ab
-}
+fresh() { restore_seed "${TEMPLATE:-$SEEDED}" ab; }
 for round in $(seq "$ROUNDS"); do
   for build in "${BUILDS[@]}"; do
     echo

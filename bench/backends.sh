@@ -33,6 +33,21 @@ prepare_backends_names() {
   fi
 }
 
+# restore_seed SEED LABEL: the data as seeded back (SEED: the template of
+# the PostgreSQL database CHIRP_DATABASE_URL names, or else a data directory
+# to copy into $DATA), and a Redis prefix and Kafka names of its own.
+restore_seed() {
+  local seed=$1 label=$2
+  if [[ "${CHIRP_DATABASE_URL:-}" == postgres* ]]; then
+    local db=${CHIRP_DATABASE_URL##*/}
+    psql "${CHIRP_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db TEMPLATE $seed"
+  else
+    find "$DATA" -maxdepth 1 -name 'chirp.db*' -delete
+    cp -a "$seed"/. "$DATA"/
+  fi
+  prepare_backends_names "$label"
+}
+
 # wait_for_chirp: until chirp on 127.0.0.1:18080 answers /healthz (30 s at most).
 wait_for_chirp() {
   for _ in $(seq 300); do curl -sf 127.0.0.1:18080/healthz >/dev/null && return; sleep 0.1; done

@@ -37,19 +37,7 @@ cleanup() {
   rm -rf "$DATA"
 }
 trap cleanup EXIT
-DB=
-if [[ "${CHIRP_DATABASE_URL:-}" == postgres* ]]; then DB=${CHIRP_DATABASE_URL##*/}; fi
 TICK=$(getconf CLK_TCK)
-
-fresh() {
-  if [ -n "$DB" ]; then
-    psql "${CHIRP_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB TEMPLATE $SEED_FROM"
-  else
-    find "$DATA" -maxdepth 1 -name 'chirp.db*' -delete
-    cp -a "$SEED_FROM"/. "$DATA"/
-  fi
-  prepare_backends_names cpu
-}
 
 # CPU ticks (user + system, and that of children that ended: PostgreSQL's
 # backends that closed) of every process whose command line matches.
@@ -74,7 +62,7 @@ printf '%-16s %-12s %8s %8s %8s  %s\n' build scenario requests "req/s" "settled"
 for round in $(seq "$ROUNDS"); do
   for build in "${BUILDS[@]}"; do
     for scenario in $SCENARIOS; do
-      fresh
+      restore_seed "$SEED_FROM" cpu
       "$build"/chirp >>"$LOG" 2>&1 &
       CHIRP=$!
       wait_for_chirp
