@@ -1,7 +1,6 @@
 use async_trait::async_trait;
-use sqlx::{QueryBuilder, Sqlite};
 
-use super::{SqliteStore, err};
+use super::{SqliteStore, err, in_list};
 use crate::domain::{Id, User};
 use crate::ports::store::{FollowRow, GraphStore, PageRequest, StoreError, user_columns_of};
 
@@ -41,13 +40,8 @@ impl GraphStore for SqliteStore {
         // In pieces: one statement takes at most 32,766 variables, and the
         // large accounts a reader is checked against can be more than that.
         for chunk in users.chunks(AMONG_A_STATEMENT) {
-            let mut q = QueryBuilder::<Sqlite>::new("SELECT followee_id FROM follows WHERE follower_id = ");
-            q.push_bind(follower.as_i64()).push(" AND followee_id IN (");
-            let mut list = q.separated(", ");
-            for u in chunk {
-                list.push_bind(u.as_i64());
-            }
-            q.push(")");
+            let mut q = in_list("SELECT followee_id FROM follows WHERE followee_id IN ", chunk);
+            q.push(" AND follower_id = ").push_bind(follower.as_i64());
             let ids: Vec<i64> = q.build_query_scalar().fetch_all(&self.reader).await.map_err(err)?;
             followed.extend(ids.into_iter().map(Id::from_i64));
         }
