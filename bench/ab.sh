@@ -27,6 +27,12 @@
 #   CHIRP_DATABASE_URL=… SEED_FROM=chirp_seeded BINS=target/release ROUNDS=1 SCENARIOS="fixed read-tweet fixed
 #     timeline fixed timeline-single fixed mixed fixed mixed-open fixed large-post fixed likes fixed
 #     tweet-text fixed follows fixed" DURATION=15s bash bench/ab.sh
+#
+# SEED_FROM may also name one seed per build, in the order of BINS, for
+# builds whose data differ (one with a migration the other lacks, each
+# seeded by its own chirp-seed):
+#
+#   SEED_FROM="/tmp/seed-before /tmp/seed-after" BINS="/tmp/before /tmp/after" bash bench/ab.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${USERS:-100000}
@@ -69,12 +75,23 @@ else
     cp -a "$DATA"/. "$SEEDED"/
   fi
 fi
-fresh() { restore_seed "${TEMPLATE:-$SEEDED}" ab; }
+read -ra SEEDS <<<"${SEED_FROM:-}"
+if [ "${#SEEDS[@]}" -gt 1 ] && [ "${#SEEDS[@]}" -ne "${#BUILDS[@]}" ]; then
+  echo "SEED_FROM names ${#SEEDS[@]} seeds for ${#BUILDS[@]} builds" >&2
+  exit 1
+fi
+# fresh N: the data as seeded for the Nth build.
+fresh() {
+  local seed=${TEMPLATE:-$SEEDED}
+  if [ "${#SEEDS[@]}" -gt 1 ]; then seed=${SEEDS[$1]}; fi
+  restore_seed "$seed" ab
+}
 for round in $(seq "$ROUNDS"); do
-  for build in "${BUILDS[@]}"; do
+  for i in "${!BUILDS[@]}"; do
+    build=${BUILDS[$i]}
     echo
     echo "=== round $round: $build"
-    fresh
+    fresh "$i"
     "$build"/chirp >>"$LOG" 2>&1 &
     CHIRP=$!
     wait_for_chirp

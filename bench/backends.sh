@@ -42,7 +42,8 @@ restore_seed() {
     local db=${CHIRP_DATABASE_URL##*/}
     psql "${CHIRP_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db TEMPLATE $seed"
   else
-    find "$DATA" -maxdepth 1 -name 'chirp.db*' -delete
+    # chirp.db and the search index chirp.search.db, with their WALs.
+    find "$DATA" -maxdepth 1 -name 'chirp.*db*' -delete
     cp -a "$seed"/. "$DATA"/
   fi
   prepare_backends_names "$label"

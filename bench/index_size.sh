@@ -30,7 +30,8 @@ for tweets in $TWEETS_LIST; do
     dir=$(mktemp -d)
     CHIRP_DATA_DIR=$dir "${CARGO_TARGET_DIR:-target}"/release/chirp-seed --users "$USERS" --tweets "$tweets" >/dev/null 2>&1
     sqlite3 "$dir/chirp.db" "
-      SELECT 'tweet_search(FTS5)', sum(pgsize), $tweets FROM dbstat WHERE name LIKE 'tweet_search%'
+      ATTACH '$dir/chirp.search.db' AS search;
+      SELECT 'tweet_search(FTS5, own file)', sum(pgsize), $tweets FROM dbstat('search') WHERE name LIKE 'tweet_search%'
       UNION ALL SELECT 'tweets.search_terms(column)', sum(length(search_terms)), $tweets FROM tweets
       UNION ALL SELECT 'user_search(FTS5-trigram)', sum(pgsize), $USERS FROM dbstat WHERE name LIKE 'user_search%';" |
       tr '|' ' ' | while read -r name bytes rows; do

@@ -96,6 +96,15 @@ impl TweetQuery {
         self.words.is_empty() && self.phrases.is_empty()
     }
 
+    /// Whether indexed text (`index_text`'s terms, separated by spaces)
+    /// matches, as the full-text indexes would decide: every word is one of
+    /// its terms, and every phrase's terms follow one another in it.
+    pub fn matches(&self, indexed: &str) -> bool {
+        let terms: Vec<&str> = indexed.split(' ').filter(|t| !t.is_empty()).collect();
+        self.words.iter().all(|w| terms.contains(&w.as_str()))
+            && self.phrases.iter().all(|p| terms.windows(p.len()).any(|run| run.iter().zip(p).all(|(t, w)| *t == w)))
+    }
+
     /// An FTS5 MATCH expression: every term double-quoted (terms hold only
     /// letters and digits), so no FTS5 operator can be expressed.
     pub fn fts5(&self) -> String {
@@ -145,5 +154,17 @@ mod tests {
         assert_eq!(unbalanced.phrases, [vec!["b".to_owned(), "c".to_owned()]]);
         assert!(TweetQuery::parse(r#"" ' % _ ( ) * -"#).is_empty());
         assert!(TweetQuery::parse(&"word ".repeat(400)).words.len() <= MAX_QUERY_TERMS);
+    }
+
+    #[test]
+    fn matches_words_anywhere_and_phrases_in_order() {
+        let indexed = index_text("The big, old WORLD turns; a big world.");
+        assert!(TweetQuery::parse("world big").matches(&indexed));
+        assert!(TweetQuery::parse(r#""big world" turns"#).matches(&indexed));
+        assert!(TweetQuery::parse(r#""old world""#).matches(&indexed));
+        assert!(!TweetQuery::parse(r#""world big""#).matches(&indexed));
+        assert!(!TweetQuery::parse("worl").matches(&indexed), "a word matches whole terms only");
+        assert!(!TweetQuery::parse("big planet").matches(&indexed), "every word must match");
+        assert!(!TweetQuery::parse(r#""turns a big world" x"#).matches(&indexed));
     }
 }

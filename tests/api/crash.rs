@@ -1,9 +1,10 @@
 //! Crash safety: the chirp binary takes writes (tweets, likes, follows,
 //! views) from many clients at once, is killed with SIGKILL in the middle,
 //! and is started again on the same data. Every write it acknowledged with a
-//! 2xx must be there, and every counter must lie between what was
-//! acknowledged and what was attempted (a write in flight at the kill may
-//! or may not have committed; it must never be counted twice or half).
+//! 2xx must be there (and every tweet found by search), and every counter
+//! must lie between what was acknowledged and what was attempted (a write
+//! in flight at the kill may or may not have committed; it must never be
+//! counted twice or half).
 //!
 //! Runs on the backends of the suite: SQLite by default, PostgreSQL (and
 //! Redis, Kafka) when the CHIRP_TEST_* variables are set.
@@ -163,6 +164,24 @@ async fn acknowledged_writes_survive_sigkill() {
     }
     for (tweet, author) in &ledger.tweets_acked {
         assert!(listed[*author].contains(tweet), "acknowledged tweet {tweet} is lost");
+    }
+
+    // Search finds every acknowledged tweet at once, those the killed
+    // process had not yet put into its search index among them.
+    let mut found = HashSet::new();
+    for words in ["first", "under load"] {
+        let mut cursor = String::new();
+        loop {
+            let page = get(format!("/api/v1/tweet?search={}&limit=100{cursor}", words.replace(' ', "+")), None).await;
+            found.extend(page["data"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()));
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => break,
+            }
+        }
+    }
+    for tweet in ledger.tweets_acked.keys() {
+        assert!(found.contains(tweet), "acknowledged tweet {tweet} is not found by search after the restart");
     }
 
     // Every acknowledged like is there; like counts lie between acknowledged and tried.

@@ -1,9 +1,12 @@
 //! SQLite adapter: one file in WAL mode. Writes go through a single
 //! connection (SQLite has one writer anyway, and queueing in the pool beats
 //! `SQLITE_BUSY` retries); reads use a pool of their own; a connection of
-//! its own checkpoints the WAL in the background (`checkpoints`).
+//! its own checkpoints the WAL in the background (`checkpoints`). The
+//! tweets' full-text index is a second file, written by a thread of its own
+//! (`search_index`).
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,6 +17,7 @@ mod events;
 mod graph;
 mod media;
 mod search;
+mod search_index;
 mod timeline;
 mod tweets;
 mod writes;
@@ -26,6 +30,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// Runs the group commit's batches on the writer connection.
     batches: writes::BatchThread,
+    /// The tweets' full-text index, in its own file.
+    search: Arc<search_index::SearchIndex>,
     /// Stops the checkpoints when the store goes.
     _checkpoints: DropGuard,
 }
@@ -156,6 +162,8 @@ impl SqliteStore {
             .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let search = Arc::new(search_index::SearchIndex::open(options.get_filename())?);
+        let search_file = search.path().to_string_lossy().into_owned();
         let checkpointer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         let stop = CancellationToken::new();
         tokio::spawn(checkpoints(checkpointer, writer.clone(), checkpoints_when, stop.clone()));
@@ -169,13 +177,33 @@ impl SqliteStore {
             // the connection's thread that the read would wait for.
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
+            // Every reader sees the search index (read-only, as the reader),
+            // with a page cache of 1 MiB: its pages are in the OS cache too.
+            .after_connect(move |conn, _| {
+                let search_file = search_file.clone();
+                Box::pin(async move {
+                    sqlx::query("ATTACH DATABASE ? AS search").bind(search_file).execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA search.cache_size = -1000").execute(&mut *conn).await?;
+                    Ok(())
+                })
+            })
             // A page cache of 4 MiB each, not the writer's 8: readers
             // share the file's pages in the OS cache, and sixteen caches of
             // 8 MiB filled in a long run took chirp's peak RSS past 300 MiB.
             .connect_with(options.read_only(true).pragma("cache_size", "-4000"))
             .await?;
-        let batches = writes::BatchThread::start(writer.clone())?;
-        Ok(Self { writer, reader, batches, _checkpoints: stop.drop_guard() })
+        let batches = writes::BatchThread::start(writer.clone(), search.clone())?;
+        Ok(Self { writer, reader, batches, search, _checkpoints: stop.drop_guard() })
+    }
+}
+
+impl SqliteStore {
+    /// Waits until every tweet committed so far is in the search index (a
+    /// new index file is built from the whole table first).
+    pub async fn search_index_current(&self) {
+        while !self.search.is_current() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 

@@ -14,18 +14,26 @@ impl SearchStore for SqliteStore {
         page: PageRequest,
         viewer: Option<Id>,
     ) -> Result<Vec<Tweet>, StoreError> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT s.rowid FROM tweet_search s JOIN tweets t ON t.id = s.rowid \
-             WHERE tweet_search MATCH ?1 AND s.rowid < ?2 AND (?3 IS NULL OR t.author_id = ?3) \
+        let before = page.before.map_or(i64::MAX, Id::as_i64);
+        // Those not yet indexed first: a tweet indexed after this is in the index read below.
+        let mut ids = self.search.waiting_matches(query, before, author);
+        // The index keeps a deleted tweet until the indexer takes it out: the join leaves it out.
+        let indexed: Vec<i64> = sqlx::query_scalar(
+            "SELECT s.rowid FROM search.tweet_search s JOIN tweets t ON t.id = s.rowid \
+             WHERE s.tweet_search MATCH ?1 AND s.rowid < ?2 AND (?3 IS NULL OR t.author_id = ?3) \
              ORDER BY s.rowid DESC LIMIT ?4",
         )
         .bind(query.fts5())
-        .bind(page.before.map_or(i64::MAX, Id::as_i64))
+        .bind(before)
         .bind(author.map(Id::as_i64))
         .bind(page.limit)
         .fetch_all(&self.reader)
         .await
         .map_err(err)?;
+        ids.extend(indexed);
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids.dedup();
+        ids.truncate(page.limit as usize);
         let ids: Vec<Id> = ids.into_iter().map(Id::from_i64).collect();
         self.tweets_by_ids(&ids, viewer).await
     }

@@ -82,6 +82,7 @@ impl TweetStore for SqliteStore {
         let now = Timestamp::now();
         append_outbox(&mut tx, &deleted_event(event_id, id, Id::from_i64(author), now), now).await?;
         tx.commit().await.map_err(err)?;
+        self.search.removed(id);
         Ok(Some((Id::from_i64(author), media.into_iter().map(MediaRow::into_media).collect())))
     }
 

@@ -21,7 +21,7 @@
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -31,6 +31,7 @@ use sqlx::SqlitePool;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
+use super::search_index::{SearchIndex, Terms};
 use super::{SqliteStore, err};
 use crate::domain::{Id, Media, Timestamp, User};
 use crate::ports::store::writes::{BatchEnd, BatchTx, TweetRowCounts, Write, WriteStore, Written, run_batch};
@@ -75,14 +76,14 @@ struct Job {
 pub(super) struct BatchThread(mpsc::Sender<Job>);
 
 impl BatchThread {
-    pub(super) fn start(writer: SqlitePool) -> std::io::Result<Self> {
+    pub(super) fn start(writer: SqlitePool, search: Arc<SearchIndex>) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel();
         let runtime = Handle::current();
         std::thread::Builder::new().name("chirp-sqlite-batches".into()).spawn(move || {
             // The pool's timers and the connection's return to it need the runtime.
             let _entered = runtime.enter();
             while let Ok(job) = queue.recv() {
-                session(&writer, &runtime, job, &queue);
+                session(&writer, &search, &runtime, job, &queue);
             }
         })?;
         Ok(Self(jobs))
@@ -95,7 +96,7 @@ impl BatchThread {
 
 /// Takes the writer connection and runs `first` and the batches that follow
 /// it closely on its handle, then gives the connection back.
-fn session(writer: &SqlitePool, runtime: &Handle, first: Job, queue: &mpsc::Receiver<Job>) {
+fn session(writer: &SqlitePool, search: &SearchIndex, runtime: &Handle, first: Job, queue: &mpsc::Receiver<Job>) {
     let mut conn = match runtime.block_on(writer.acquire()) {
         Ok(conn) => conn,
         Err(e) => return drop(first.done.send(Err(err(e)))),
@@ -115,7 +116,7 @@ fn session(writer: &SqlitePool, runtime: &Handle, first: Job, queue: &mpsc::Rece
     let opened = Instant::now();
     let mut job = first;
     loop {
-        let outcomes = std::panic::catch_unwind(AssertUnwindSafe(|| in_transaction(&mut db, &job.writes)));
+        let outcomes = std::panic::catch_unwind(AssertUnwindSafe(|| in_transaction(&mut db, search, &job.writes)));
         let panicked = outcomes.is_err();
         let outcomes = outcomes.unwrap_or_else(|_| Err(StoreError::Other(anyhow::anyhow!("the write batch panicked"))));
         let _ = job.done.send(outcomes);
@@ -136,14 +137,19 @@ fn session(writer: &SqlitePool, runtime: &Handle, first: Job, queue: &mpsc::Rece
     drop(locked);
 }
 
-fn in_transaction(db: &mut Connection, writes: &[Write]) -> Result<Outcomes, StoreError> {
+/// Runs a batch in one transaction; once it has committed, hands its new
+/// tweets to the search index (before anyone is answered, so that a search
+/// made after a post's answer finds it).
+fn in_transaction(db: &mut Connection, search: &SearchIndex, writes: &[Write]) -> Result<Outcomes, StoreError> {
     db.execute_batch("BEGIN IMMEDIATE").map_err(rerr)?;
+    let mut batch = Batch { db, new_tweets: Vec::new() };
     // Every BatchTx method below is synchronous: the future is ready when polled.
-    let done = futures::executor::block_on(run_batch(&mut Batch(db), writes))
-        .and_then(|outcomes| db.execute_batch("COMMIT").map_err(rerr).map(|()| outcomes));
-    if done.is_err() {
+    let done = futures::executor::block_on(run_batch(&mut batch, writes))
+        .and_then(|outcomes| batch.db.execute_batch("COMMIT").map_err(rerr).map(|()| outcomes));
+    match done {
+        Ok(_) => search.added(batch.new_tweets),
         // Nothing of the batch stays; if the failure already ended the transaction, this fails harmlessly.
-        let _ = db.execute_batch("ROLLBACK");
+        Err(_) => drop(batch.db.execute_batch("ROLLBACK")),
     }
     done
 }
@@ -158,12 +164,16 @@ fn rerr(e: rusqlite::Error) -> StoreError {
     }
 }
 
-struct Batch<'c>(&'c mut Connection);
+struct Batch<'c> {
+    db: &'c mut Connection,
+    /// The search terms of the tweets inserted, for the search index once committed.
+    new_tweets: Vec<Terms>,
+}
 
 impl Batch<'_> {
     /// Runs a kept statement that returns no rows; the number of rows it changed.
     fn execute(&mut self, sql: &str, values: impl rusqlite::Params) -> Result<usize, StoreError> {
-        self.0.prepare_cached(sql).and_then(|mut s| s.execute(values)).map_err(rerr)
+        self.db.prepare_cached(sql).and_then(|mut s| s.execute(values)).map_err(rerr)
     }
 
     /// Runs a kept statement that returns at most one row, turned into a `T`.
@@ -173,7 +183,7 @@ impl Batch<'_> {
         values: impl rusqlite::Params,
         row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Option<T>, StoreError> {
-        self.0.prepare_cached(sql).and_then(|mut s| s.query_row(values, row).optional()).map_err(rerr)
+        self.db.prepare_cached(sql).and_then(|mut s| s.query_row(values, row).optional()).map_err(rerr)
     }
 
     fn insert_media(&mut self, tweet: Id, position: usize, m: &Media) -> Result<(), StoreError> {
@@ -273,24 +283,29 @@ impl BatchTx for Batch<'_> {
     }
 
     async fn insert_tweets(&mut self, tweets: &[&NewTweet]) -> Result<(), StoreError> {
-        // One statement for many tweets, unlike the other writes: the search
-        // index (FTS5) writes out the terms it holds whenever a statement
-        // that inserts into it begins, so one statement per tweet would
-        // write one index segment per tweet (measured: a fifth fewer tweets
-        // a second).
-        for chunk in tweets.chunks(TWEETS_A_STATEMENT) {
+        // One statement for many tweets, unlike the other writes: parsed once
+        // a batch, where one a tweet would be a statement (and a journal of
+        // its own) each. The search index is written after the commit, by
+        // the indexer (`search_index`).
+        let first = self.new_tweets.len();
+        self.new_tweets.extend(tweets.iter().map(|t| Terms {
+            id: t.id.as_i64(),
+            author: t.author.as_i64(),
+            terms: crate::domain::search::index_text(&t.content),
+        }));
+        for (chunk, terms) in tweets.chunks(TWEETS_A_STATEMENT).zip(self.new_tweets[first..].chunks(TWEETS_A_STATEMENT)) {
             let rows = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
             let sql = format!("INSERT INTO tweets (id, author_id, content, search_terms, created_at) VALUES {rows}");
-            let values = chunk.iter().flat_map(|t| {
+            let values = chunk.iter().zip(terms).flat_map(|(t, terms)| {
                 [
                     Value::Integer(t.id.as_i64()),
                     Value::Integer(t.author.as_i64()),
                     Value::Text(t.content.clone()),
-                    Value::Text(crate::domain::search::index_text(&t.content)),
+                    Value::Text(terms.terms.clone()),
                     Value::Integer(t.created_at.as_millis()),
                 ]
             });
-            self.0.execute(&sql, params_from_iter(values)).map_err(rerr)?;
+            self.db.execute(&sql, params_from_iter(values)).map_err(rerr)?;
         }
         for t in tweets {
             for (position, m) in t.media.iter().enumerate() {
