@@ -45,8 +45,9 @@ const TWEETS_A_TRANSACTION: usize = 2_000;
 /// each statement's start, so one statement a tweet makes one segment each).
 const TWEETS_A_STATEMENT: usize = 250;
 
-/// How far before the newest tweet indexed a start indexes again.
-const REINDEXED_AT_START: Duration = Duration::from_secs(5 * 60);
+/// How far before the newest tweet indexed a start indexes again: longer
+/// than a write waits between taking its tweet's id and committing.
+const REINDEXED_AT_START: Duration = Duration::from_secs(60);
 
 const SCHEMA: &str = "
     CREATE VIRTUAL TABLE IF NOT EXISTS tweet_search USING fts5(
@@ -205,7 +206,7 @@ fn tweets_after(tweets: &Connection, after: i64, limit: Option<usize>) -> rusqli
 
 struct Indexer {
     index: Connection,
-    /// The database, read-only: where rebuilt tweets are read from.
+    /// The database, read-only: where the backlog's tweets are read from.
     tweets: Connection,
     shared: Arc<Shared>,
 }
@@ -223,7 +224,7 @@ impl Indexer {
                 "search index: a new index file; indexing the tweets (search finds those indexed so far)"
             );
         }
-        let mut rebuilt = 0_i64;
+        let mut indexed = 0_i64;
         let mut reported = Instant::now();
         loop {
             // What was handed over comes first: searches test it by hand until it is indexed.
@@ -239,7 +240,9 @@ impl Indexer {
                     queue = self.shared.wake.wait(queue).unwrap_or_else(std::sync::PoisonError::into_inner);
                 }
                 let added: Vec<Terms> = queue.added.iter().take(TWEETS_A_TRANSACTION).cloned().collect();
-                let removed: Vec<i64> = queue.removed.iter().copied().collect();
+                // A deleted tweet still waiting beyond this transaction is taken out after it is indexed.
+                let later = |id: &i64| queue.added.iter().skip(TWEETS_A_TRANSACTION).any(|t| t.id == *id);
+                let removed: Vec<i64> = queue.removed.iter().copied().filter(|id| !later(id)).collect();
                 (added, removed)
             };
             if !added.is_empty() || !removed.is_empty() {
@@ -247,7 +250,7 @@ impl Indexer {
                     Ok(()) => {
                         let mut queue = self.shared.lock();
                         queue.added.drain(..added.len());
-                        queue.removed.drain(..removed.len());
+                        queue.removed.retain(|id| !removed.contains(id));
                         metrics::gauge!("chirp_search_index_waiting").set(queue.added.len() as f64);
                     }
                     Err(e) => {
@@ -261,15 +264,15 @@ impl Indexer {
             match self.backlog_step(from) {
                 Ok(0) => {
                     if total > 0 {
-                        tracing::info!(tweets = rebuilt, "search index: every tweet is indexed");
+                        tracing::info!(tweets = indexed, "search index: every tweet is indexed");
                     }
                     backlog = None;
                     self.shared.lock().built = true;
                 }
                 Ok(n) => {
-                    rebuilt += n as i64;
+                    indexed += n as i64;
                     if reported.elapsed() >= Duration::from_secs(5) {
-                        tracing::info!(indexed = rebuilt, of = total, "search index: building");
+                        tracing::info!(indexed, of = total, "search index: building");
                         reported = Instant::now();
                     }
                 }
@@ -472,6 +475,34 @@ mod tests {
         assert_eq!(indexed_matches(&index, "stay"), [id_at(2, 0)]);
     }
 
+    /// A tweet deleted while it waits beyond the indexer's next transaction
+    /// is taken out of the index once it is in it, not before.
+    #[test]
+    fn a_tweet_deleted_while_waiting_never_stays_in_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database(dir.path());
+        let path = SearchIndex::open(&db).unwrap().path().to_owned(); // the file, made
+        // A queue filled before its indexer starts.
+        let index = SearchIndex { path: path.clone(), shared: Arc::new(Shared::default()) };
+        index.shared.lock().built = true;
+        let many: Vec<Terms> =
+            (1..=TWEETS_A_TRANSACTION as i64 + 10).map(|id| Terms { id, author: 0, terms: "many".into() }).collect();
+        let last = many.last().unwrap().id;
+        index.added(many);
+        index.removed(Id::from_i64(last));
+        assert!(!index.waiting_matches(&TweetQuery::parse("many"), i64::MAX, None).contains(&last));
+        let indexer = Indexer {
+            index: Connection::open(&path).unwrap(),
+            tweets: Connection::open(&db).unwrap(),
+            shared: index.shared.clone(),
+        };
+        std::thread::spawn(move || indexer.run(None));
+        wait_until_current(&index);
+        let found = indexed_matches(&index, "many");
+        assert_eq!(found.len(), TWEETS_A_TRANSACTION + 9);
+        assert!(!found.contains(&last));
+    }
+
     /// A tweet committed but not indexed when the process stopped, with an
     /// id older than the newest indexed, is indexed at the next start.
     #[test]
@@ -495,7 +526,7 @@ mod tests {
         assert!(found.contains(&id_at(100, 0)));
         wait_until_current(&index);
         assert_eq!(indexed_matches(&index, "tweet"), [id_at(100, 1), id_at(100, 0)]);
-        let five_minutes_before = Id::compose(Id::from_i64(id_at(100, 0)).timestamp(), 0, 0).as_i64();
-        assert_eq!(reindexed_from(id_at(400, 0)), five_minutes_before);
+        let a_minute_before = Id::compose(Id::from_i64(id_at(100, 0)).timestamp(), 0, 0).as_i64();
+        assert_eq!(reindexed_from(id_at(160, 0)), a_minute_before);
     }
 }
