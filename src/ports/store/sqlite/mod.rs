@@ -195,9 +195,7 @@ impl SqliteStore {
         let batches = writes::BatchThread::start(writer.clone(), search.clone())?;
         Ok(Self { writer, reader, batches, search, _checkpoints: stop.drop_guard() })
     }
-}
 
-impl SqliteStore {
     /// Waits until every tweet committed so far is in the search index (a
     /// new index file is built from the whole table first).
     pub async fn search_index_current(&self) {
