@@ -518,7 +518,6 @@ mod tests {
         insert(&db, id_at(100, 0), "late tweet");
         // Long before the newest: indexed when it was posted, not read again.
         insert(&db, id_at(-1_000, 0), "ancient tweet");
-        std::thread::sleep(Duration::from_millis(50)); // the old indexer's thread has stopped
         let index = SearchIndex::open(&db).unwrap();
         // Found from the start, waiting or indexed already (waiting read first, as search does).
         let mut found = index.waiting_matches(&TweetQuery::parse("late"), i64::MAX, None);
