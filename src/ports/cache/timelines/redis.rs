@@ -16,6 +16,12 @@ use crate::ports::cache::{CacheError, RedisCache};
 /// How long a timeline nobody reads is kept.
 const KEEP_SECONDS: u64 = 3 * 24 * 3600;
 
+/// Timelines one script call pushes to or removes from at most. Redis runs
+/// a script to its end before anything else, and every request shares the
+/// connection: a call over 500 followers held a request's own command
+/// (a restamp, the author's push) for 0.5-2.5 ms, 18 ms at worst.
+const TIMELINES_A_CALL: usize = 64;
+
 fn member(id: Id) -> String {
     format!("{:020}", id.as_i64())
 }
@@ -56,14 +62,16 @@ static PUSH: LazyLock<redis::Script> = LazyLock::new(|| {
         local cap = tonumber(ARGV[1])
         for i, k in ipairs(KEYS) do
           local id = ARGV[i + 1]
-          if redis.call('ZSCORE', k, '~r') then
+          if redis.call('EXISTS', k) == 0 then
+            -- not kept: most of a fan-out's followers, one call each
+          elseif redis.call('ZSCORE', k, '~r') then
             local complete = redis.call('ZSCORE', k, '~c')
             local oldest = oldest_id(k)
             if complete or (oldest and id >= oldest) then
               redis.call('ZADD', k, 0, id)
               trim(k, cap, complete)
             end
-          elseif redis.call('EXISTS', k) == 1 then
+          else
             redis.call('ZADD', k, 0, id)
           end
         end
@@ -251,7 +259,7 @@ impl HomeTimelines for RedisHomeTimelines {
     }
 
     async fn push_each(&self, pushes: &[(Id, Id)]) -> Result<(), CacheError> {
-        for chunk in pushes.chunks(500) {
+        for chunk in pushes.chunks(TIMELINES_A_CALL) {
             let mut invocation = PUSH.prepare_invoke();
             invocation.arg(self.cap);
             for (user, tweet) in chunk {
@@ -264,7 +272,7 @@ impl HomeTimelines for RedisHomeTimelines {
     }
 
     async fn remove(&self, users: &[Id], tweet: Id) -> Result<(), CacheError> {
-        for chunk in users.chunks(500) {
+        for chunk in users.chunks(TIMELINES_A_CALL) {
             let mut invocation = REMOVE.prepare_invoke();
             for user in chunk {
                 invocation.key(self.key(*user));
