@@ -73,13 +73,34 @@ impl Writer {
     }
 }
 
+/// A committed batch's answers, sent once its changes are restamped.
+struct Answers {
+    changed: Vec<Stamp>,
+    outcomes: Vec<std::result::Result<Written, StoreError>>,
+    replies: Vec<oneshot::Sender<Result<Written>>>,
+    events: bool,
+}
+
 impl Worker {
     async fn run(self, mut rx: mpsc::Receiver<Request>, stop: CancellationToken) {
         let mut batch = Vec::new();
+        // The last batch's answers: restamped and sent while the next batch
+        // is written, so that the restamp (a round trip to Redis) is not a
+        // step of the cycle every write waits for. Restamps stay in commit
+        // order: a batch's starts once the one before has ended.
+        let mut answering: Option<Answers> = None;
         loop {
-            let first = tokio::select! {
-                request = rx.recv() => request,
-                _ = stop.cancelled() => None,
+            let first = match rx.try_recv() {
+                Ok(request) => Some(request),
+                Err(_) => {
+                    if let Some(answers) = answering.take() {
+                        self.answer(answers).await;
+                    }
+                    tokio::select! {
+                        request = rx.recv() => request,
+                        _ = stop.cancelled() => None,
+                    }
+                }
             };
             let Some(first) = first else { break };
             batch.push(first);
@@ -89,7 +110,16 @@ impl Worker {
                     Err(_) => break,
                 }
             }
-            self.flush(&mut batch).await;
+            let previous = answering.take();
+            let (answers, ()) = tokio::join!(self.write(&mut batch), async {
+                if let Some(answers) = previous {
+                    self.answer(answers).await;
+                }
+            });
+            answering = answers;
+        }
+        if let Some(answers) = answering.take() {
+            self.answer(answers).await;
         }
         // Stopping: answer whatever is still queued.
         rx.close();
@@ -103,8 +133,16 @@ impl Worker {
     }
 
     async fn flush(&self, batch: &mut Vec<Request>) {
+        if let Some(answers) = self.write(batch).await {
+            self.answer(answers).await;
+        }
+    }
+
+    /// Writes a batch and tells the in-process cache what it changed, in
+    /// commit order; its answers are still to be sent.
+    async fn write(&self, batch: &mut Vec<Request>) -> Option<Answers> {
         if batch.is_empty() {
-            return;
+            return None;
         }
         let (writes, replies): (Vec<Write>, Vec<_>) = batch.drain(..).map(|r| (r.write, r.reply)).unzip();
         metrics::histogram!("chirp_write_batch_size").record(writes.len() as f64);
@@ -140,6 +178,12 @@ impl Worker {
                 events |= self.written(write, written, &mut changed);
             }
         }
+        Some(Answers { changed, outcomes, replies, events })
+    }
+
+    /// Restamps what a batch changed, then answers its writers.
+    async fn answer(&self, answers: Answers) {
+        let Answers { changed, outcomes, replies, events } = answers;
         // Other nodes stop trusting what they kept before anyone is answered.
         self.cache.restamp(&changed).await;
         for (outcome, reply) in outcomes.into_iter().zip(replies) {
