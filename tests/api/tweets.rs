@@ -358,3 +358,32 @@ async fn tweets_posted_together_each_count_on_their_author() {
     let (_, user) = app.get_json(&format!("/api/v1/user/{author_id}"), None).await;
     assert_eq!(user["tweets_count"], 20);
 }
+
+/// Several authors' tweets posted together (on PostgreSQL, a batch of text
+/// posts is one statement): each author counts exactly their own.
+#[tokio::test]
+async fn tweets_of_several_authors_posted_together_each_count_on_their_own_author() {
+    let app = TestApp::spawn().await;
+    let mut authors = Vec::new();
+    for name in ["first", "second", "third"] {
+        authors.push(app.sign_up(name).await);
+    }
+    let posts = (0..30).map(|i| {
+        let (_, token) = &authors[i % 3];
+        app.client.post(app.url("/api/v1/tweet")).bearer_auth(token).json(&json!({"content": format!("post {i}")})).send()
+    });
+    let mut counts: Vec<Vec<i64>> = vec![Vec::new(); 3];
+    for r in futures::future::join_all(posts).await {
+        let r = r.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let body: Value = r.json().await.unwrap();
+        let author = authors.iter().position(|(id, _)| body["author"]["id"] == json!(id)).unwrap();
+        counts[author].push(body["author"]["tweets_count"].as_i64().unwrap());
+    }
+    for (i, (id, _)) in authors.iter().enumerate() {
+        counts[i].sort_unstable();
+        assert_eq!(counts[i], (1..=10).collect::<Vec<i64>>(), "author {i}'s answers");
+        let (_, user) = app.get_json(&format!("/api/v1/user/{id}"), None).await;
+        assert_eq!(user["tweets_count"], 10);
+    }
+}

@@ -3,9 +3,10 @@
 //! order `delete_tweet` takes them too), so batches from several nodes
 //! cannot deadlock and no row it checked can vanish before it commits.
 //! Counters, new outbox events and the deletion of published ones go in one
-//! statement at the end of the batch, from arrays.
+//! statement at the end of the batch, from arrays. A batch of text posts
+//! alone is a single statement (`post_in_one_statement`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use sqlx::{PgConnection, Postgres};
@@ -13,15 +14,121 @@ use sqlx::{PgConnection, Postgres};
 use super::{PostgresStore, err};
 use crate::domain::{Id, Media, Timestamp, User};
 use crate::ports::store::writes::{BatchEnd, BatchTx, TweetRowCounts, Write, WriteStore, Written, run_batch};
-use crate::ports::store::{NewNotification, NewTweet, StoreError, USER_COLUMNS, UserRow};
+use crate::ports::store::{NewNotification, NewTweet, StoreError, USER_COLUMNS, UserRow, posted_event, user_columns_of};
 
 #[async_trait]
 impl WriteStore for PostgresStore {
     async fn apply(&self, writes: &[Write]) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
+        if let Some(posts) = text_posts(writes) {
+            return self.post_in_one_statement(&posts, writes).await;
+        }
         let mut tx = self.pool.begin().await.map_err(err)?;
         let outcomes = run_batch(&mut Batch(&mut tx), writes).await?;
         tx.commit().await.map_err(err)?;
         Ok(outcomes)
+    }
+}
+
+/// The batch's posts, if it holds posts without media and nothing else
+/// but published outbox rows (a burst of text tweets): such a batch is
+/// written by [`PostgresStore::post_in_one_statement`].
+fn text_posts(writes: &[Write]) -> Option<Vec<&NewTweet>> {
+    let mut posts = Vec::new();
+    for write in writes {
+        match write {
+            Write::Post(tweet) if tweet.media.is_empty() => posts.push(tweet),
+            Write::Published { .. } => {}
+            _ => return None,
+        }
+    }
+    (!posts.is_empty()).then_some(posts)
+}
+
+impl PostgresStore {
+    /// Writes a batch of text posts (and published outbox rows) as one
+    /// statement, its own transaction: one round trip where the general
+    /// batch makes five (begin, lock the authors, insert, count, commit),
+    /// each a wait for a busy server's turn. The authors are locked first,
+    /// in id order, as a batch locks them; their counted rows come back
+    /// from the update, and each post is answered with its author as
+    /// counting it. A post whose author is gone fails the statement (a
+    /// foreign key), and the writer then tries each write alone.
+    async fn post_in_one_statement(
+        &self,
+        posts: &[&NewTweet],
+        writes: &[Write],
+    ) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
+        let (ids, authors, times) = unzip3(posts.iter().map(|t| (t.id.as_i64(), t.author.as_i64(), t.created_at.as_millis())));
+        let contents: Vec<&str> = posts.iter().map(|t| t.content.as_str()).collect();
+        let terms: Vec<String> = posts.iter().map(|t| crate::domain::search::index_text(&t.content)).collect();
+        let mut counted: HashMap<i64, i64> = HashMap::new();
+        for author in &authors {
+            *counted.entry(*author).or_default() += 1;
+        }
+        let mut counted: Vec<(i64, i64)> = counted.into_iter().collect();
+        counted.sort_unstable();
+        let (author_ids, added): (Vec<i64>, Vec<i64>) = counted.into_iter().unzip();
+        let events: Vec<_> = posts.iter().map(|t| posted_event(t)).collect();
+        let published: Vec<i64> = writes
+            .iter()
+            .flat_map(|w| match w {
+                Write::Published { ids } => ids.as_slice(),
+                _ => &[],
+            })
+            .copied()
+            .collect();
+        // `locked` is read (to the end) by the update's one-time filter,
+        // before the update touches a row: the authors are locked in order.
+        let rows: Vec<UserRow> = sqlx::query_as(&format!(
+            "WITH locked AS MATERIALIZED ( \
+               SELECT id FROM users WHERE id = ANY($6) ORDER BY id FOR NO KEY UPDATE), \
+             inserted AS ( \
+               INSERT INTO tweets (id, author_id, content, search_terms, created_at) \
+               SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[]) RETURNING id), \
+             counts AS (INSERT INTO tweet_counts (tweet_id) SELECT id FROM inserted), \
+             appended AS ( \
+               INSERT INTO outbox (id, kind, key, payload, created_at) \
+               SELECT * FROM unnest($8::bigint[], $9::text[], $10::text[], $11::text[], $5::bigint[])), \
+             published AS (DELETE FROM outbox WHERE id = ANY($12)) \
+             UPDATE users u SET tweets_count = u.tweets_count + d.added \
+             FROM unnest($6::bigint[], $7::bigint[]) AS d(id, added) \
+             WHERE u.id = d.id AND (SELECT count(*) FROM locked) >= 0 \
+             RETURNING {}",
+            user_columns_of("u")
+        ))
+        .bind(&ids)
+        .bind(&authors)
+        .bind(contents)
+        .bind(terms)
+        .bind(&times)
+        .bind(&author_ids)
+        .bind(added)
+        .bind(events.iter().map(|m| m.id).collect::<Vec<_>>())
+        .bind(events.iter().map(|m| m.kind.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(|m| m.key.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(|m| m.payload.as_str()).collect::<Vec<_>>())
+        .bind(published)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        // Each author as the batch left them; walked back from the last post.
+        let mut authors_now: HashMap<i64, User> = rows.into_iter().map(|r| (r.id, User::from(r))).collect();
+        let mut answers: Vec<Result<Written, StoreError>> = Vec::with_capacity(writes.len());
+        for write in writes.iter().rev() {
+            answers.push(match write {
+                Write::Post(tweet) => match authors_now.get_mut(&tweet.author.as_i64()) {
+                    Some(author) => {
+                        let answer = author.clone();
+                        author.tweets_count -= 1;
+                        Ok(Written::Post { author: answer })
+                    }
+                    None => Err(StoreError::NotFound),
+                },
+                _ => Ok(Written::Published),
+            });
+        }
+        answers.reverse();
+        Ok(answers)
     }
 }
 
