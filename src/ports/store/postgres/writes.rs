@@ -6,7 +6,7 @@
 //! statement at the end of the batch, from arrays. A batch of text posts
 //! alone is a single statement (`post_in_one_statement`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use sqlx::{PgConnection, Postgres};
@@ -26,6 +26,32 @@ impl WriteStore for PostgresStore {
         let outcomes = run_batch(&mut Batch(&mut tx), writes).await?;
         tx.commit().await.map_err(err)?;
         Ok(outcomes)
+    }
+}
+
+/// New tweets inserted from `$1`..`$5` (see [`NewTweetColumns`]), with
+/// their counts' rows: the first common table expressions of both ways a
+/// batch inserts tweets.
+const TWEETS_INSERTED: &str = "inserted AS ( \
+       INSERT INTO tweets (id, author_id, content, search_terms, created_at) \
+       SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[]) RETURNING id), \
+     counted AS (INSERT INTO tweet_counts (tweet_id) SELECT id FROM inserted)";
+
+/// New tweets as the arrays bound to `$1`..`$5` of [`TWEETS_INSERTED`].
+struct NewTweetColumns<'t> {
+    ids: Vec<i64>,
+    authors: Vec<i64>,
+    contents: Vec<&'t str>,
+    terms: Vec<String>,
+    times: Vec<i64>,
+}
+
+impl<'t> NewTweetColumns<'t> {
+    fn of(tweets: &[&'t NewTweet]) -> Self {
+        let (ids, authors, times) = unzip3(tweets.iter().map(|t| (t.id.as_i64(), t.author.as_i64(), t.created_at.as_millis())));
+        let contents = tweets.iter().map(|t| t.content.as_str()).collect();
+        let terms = tweets.iter().map(|t| crate::domain::search::index_text(&t.content)).collect();
+        Self { ids, authors, contents, terms, times }
     }
 }
 
@@ -58,15 +84,12 @@ impl PostgresStore {
         posts: &[&NewTweet],
         writes: &[Write],
     ) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
-        let (ids, authors, times) = unzip3(posts.iter().map(|t| (t.id.as_i64(), t.author.as_i64(), t.created_at.as_millis())));
-        let contents: Vec<&str> = posts.iter().map(|t| t.content.as_str()).collect();
-        let terms: Vec<String> = posts.iter().map(|t| crate::domain::search::index_text(&t.content)).collect();
-        let mut counted: HashMap<i64, i64> = HashMap::new();
-        for author in &authors {
+        let columns = NewTweetColumns::of(posts);
+        // Posts per author, in id order (the lock order).
+        let mut counted: BTreeMap<i64, i64> = BTreeMap::new();
+        for author in &columns.authors {
             *counted.entry(*author).or_default() += 1;
         }
-        let mut counted: Vec<(i64, i64)> = counted.into_iter().collect();
-        counted.sort_unstable();
         let (author_ids, added): (Vec<i64>, Vec<i64>) = counted.into_iter().unzip();
         let events: Vec<_> = posts.iter().map(|t| posted_event(t)).collect();
         let published: Vec<i64> = writes
@@ -82,10 +105,7 @@ impl PostgresStore {
         let rows: Vec<UserRow> = sqlx::query_as(&format!(
             "WITH locked AS MATERIALIZED ( \
                SELECT id FROM users WHERE id = ANY($6) ORDER BY id FOR NO KEY UPDATE), \
-             inserted AS ( \
-               INSERT INTO tweets (id, author_id, content, search_terms, created_at) \
-               SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[]) RETURNING id), \
-             counts AS (INSERT INTO tweet_counts (tweet_id) SELECT id FROM inserted), \
+             {TWEETS_INSERTED}, \
              appended AS ( \
                INSERT INTO outbox (id, kind, key, payload, created_at) \
                SELECT * FROM unnest($8::bigint[], $9::text[], $10::text[], $11::text[], $5::bigint[])), \
@@ -96,11 +116,11 @@ impl PostgresStore {
              RETURNING {}",
             user_columns_of("u")
         ))
-        .bind(&ids)
-        .bind(&authors)
-        .bind(contents)
-        .bind(terms)
-        .bind(&times)
+        .bind(columns.ids)
+        .bind(columns.authors)
+        .bind(columns.contents)
+        .bind(columns.terms)
+        .bind(columns.times)
         .bind(&author_ids)
         .bind(added)
         .bind(events.iter().map(|m| m.id).collect::<Vec<_>>())
@@ -220,23 +240,16 @@ impl BatchTx for Batch<'_> {
     }
 
     async fn insert_tweets(&mut self, tweets: &[&NewTweet]) -> Result<(), StoreError> {
-        let (ids, authors, times) = unzip3(tweets.iter().map(|t| (t.id.as_i64(), t.author.as_i64(), t.created_at.as_millis())));
-        let contents: Vec<&str> = tweets.iter().map(|t| t.content.as_str()).collect();
-        let terms: Vec<String> = tweets.iter().map(|t| crate::domain::search::index_text(&t.content)).collect();
-        sqlx::query(
-            "WITH inserted AS ( \
-               INSERT INTO tweets (id, author_id, content, search_terms, created_at) \
-               SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[]) RETURNING id) \
-             INSERT INTO tweet_counts (tweet_id) SELECT id FROM inserted",
-        )
-        .bind(ids)
-        .bind(authors)
-        .bind(contents)
-        .bind(terms)
-        .bind(times)
-        .execute(&mut *self.0)
-        .await
-        .map_err(err)?;
+        let columns = NewTweetColumns::of(tweets);
+        sqlx::query(&format!("WITH {TWEETS_INSERTED} SELECT 1"))
+            .bind(columns.ids)
+            .bind(columns.authors)
+            .bind(columns.contents)
+            .bind(columns.terms)
+            .bind(columns.times)
+            .execute(&mut *self.0)
+            .await
+            .map_err(err)?;
         for t in tweets {
             for (position, m) in t.media.iter().enumerate() {
                 insert_media(self.0, t.id, position, m).await?;
