@@ -456,3 +456,55 @@ async fn one_user_cannot_reach_another_users_notifications_or_tweets() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(tweet["like_count"], 1);
 }
+
+/// Likes of several owners' tweets arriving together (on PostgreSQL, a
+/// batch of likes is one statement that reads each tweet's owner itself):
+/// each is counted on its own tweet and notifies that tweet's owner once,
+/// with the event naming the right owner; an owner's like of their own
+/// tweet notifies nobody.
+#[tokio::test]
+async fn likes_of_several_owners_tweets_together_each_count_and_notify_their_own_owner() {
+    let app = TestApp::spawn().await;
+    let mut owners = Vec::new();
+    for name in ["ann", "ben", "cat"] {
+        let (id, token) = app.sign_up(name).await;
+        let tweet = tweet_id(&app, &token, &format!("{name}'s tweet")).await;
+        owners.push((id, token, tweet));
+    }
+    let mut fans = Vec::new();
+    for i in 0..8 {
+        fans.push(app.sign_up(&format!("fan{i}")).await.1);
+    }
+    // Every fan likes every tweet; each owner likes their own and the next one's.
+    let mut likes = Vec::new();
+    for fan in &fans {
+        for (_, _, tweet) in &owners {
+            likes.push((fan.clone(), tweet.clone()));
+        }
+    }
+    for (i, (_, token, tweet)) in owners.iter().enumerate() {
+        likes.push((token.clone(), tweet.clone()));
+        likes.push((token.clone(), owners[(i + 1) % 3].2.clone()));
+    }
+    let app = &app;
+    let sent = likes.iter().map(|(token, tweet)| async move {
+        let r = app.client.post(app.url(&format!("/api/v1/tweet/{tweet}/like"))).bearer_auth(token).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let body: Value = r.json().await.unwrap();
+        (tweet.clone(), body["like_count"].as_i64().unwrap())
+    });
+    let answers = futures::future::join_all(sent).await;
+    for (_, token, tweet) in &owners {
+        let mut counts: Vec<i64> = answers.iter().filter(|(t, _)| t == tweet).map(|(_, c)| *c).collect();
+        counts.sort_unstable();
+        assert_eq!(counts, (1..=10).collect::<Vec<i64>>(), "each like of {tweet} answered with the count it made");
+        let (_, t) = app.get_json(&format!("/api/v1/tweet/{tweet}"), None).await;
+        assert_eq!(t["like_count"], 10);
+        // 8 fans and the previous owner: 9 notifications, all of this tweet.
+        let got = app.notifications_when(token, |n| n.len() >= 9).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let got_later = app.notifications_when(token, |_| true).await;
+        assert_eq!((got.len(), got_later.len()), (9, 9));
+        assert!(got_later.iter().all(|n| n["tweet_id"] == tweet.as_str()), "{got_later:?}");
+    }
+}

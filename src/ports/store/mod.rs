@@ -301,6 +301,16 @@ pub(crate) fn like_event(event_id: Id, tweet: Id, owner: Id, liker: Id, at: Time
     }
 }
 
+/// A like's event payload around its owner's id, for a statement that
+/// reads the owner itself: `before + owner + after` is the payload of
+/// [`like_event`] (a test checks it).
+pub(crate) fn like_payload_around_owner(event_id: Id, tweet: Id, liker: Id, at: Timestamp) -> (String, String) {
+    const OWNER: &str = "\"owner_id\":\"0\"";
+    let payload = like_event(event_id, tweet, Id::from_i64(0), liker, at).payload;
+    let start = payload.find(OWNER).expect("a like event names its owner") + OWNER.len() - 2;
+    (payload[..start].to_owned(), payload[start + 1..].to_owned())
+}
+
 /// The outbox row of a new tweet, for the timeline fan-out.
 pub(crate) fn posted_event(tweet: &NewTweet) -> OutboxMessage {
     let event = crate::domain::events::TimelineEvent::posted(tweet.id, tweet.author, tweet.created_at);
@@ -508,5 +518,21 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn 
         Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))
     } else {
         anyhow::bail!("CHIRP_DATABASE_URL must start with sqlite:// or postgres://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_like_payload_around_its_owner_is_the_like_event_with_the_owner_put_in() {
+        let (event, tweet, liker, at) =
+            (Id::from_i64(91), Id::from_i64(7_000_000_001), Id::from_i64(3), Timestamp::from_millis(1_234));
+        for owner in [0, 1, 42, i64::MAX] {
+            let (before, after) = like_payload_around_owner(event, tweet, liker, at);
+            let whole = like_event(event, tweet, Id::from_i64(owner), liker, at).payload;
+            assert_eq!(format!("{before}{owner}{after}"), whole);
+        }
     }
 }

@@ -4,7 +4,9 @@
 //! cannot deadlock and no row it checked can vanish before it commits.
 //! Counters, new outbox events and the deletion of published ones go in one
 //! statement at the end of the batch, from arrays. A batch of text posts
-//! alone is a single statement (`post_in_one_statement`).
+//! alone is a single statement (`post_in_one_statement`), and so is a batch
+//! of likes with the relay's and the consumer's writes
+//! (`like_in_one_statement`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -14,13 +16,18 @@ use sqlx::{PgConnection, Postgres};
 use super::{PostgresStore, err};
 use crate::domain::{Id, Media, Timestamp, User};
 use crate::ports::store::writes::{BatchEnd, BatchTx, TweetRowCounts, Write, WriteStore, Written, run_batch};
-use crate::ports::store::{NewNotification, NewTweet, StoreError, USER_COLUMNS, UserRow, posted_event, user_columns_of};
+use crate::ports::store::{
+    NewNotification, NewTweet, StoreError, USER_COLUMNS, UserRow, like_payload_around_owner, posted_event, user_columns_of,
+};
 
 #[async_trait]
 impl WriteStore for PostgresStore {
     async fn apply(&self, writes: &[Write]) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
         if let Some(posts) = text_posts(writes) {
             return self.post_in_one_statement(&posts, writes).await;
+        }
+        if let Some(likes) = new_likes(writes) {
+            return self.like_in_one_statement(&likes, writes).await;
         }
         let mut tx = self.pool.begin().await.map_err(err)?;
         let outcomes = run_batch(&mut Batch(&mut tx), writes).await?;
@@ -53,6 +60,96 @@ impl<'t> NewTweetColumns<'t> {
         let terms = tweets.iter().map(|t| crate::domain::search::index_text(&t.content)).collect();
         Self { ids, authors, contents, terms, times }
     }
+}
+
+/// Notifications inserted from `$1`..`$7` (see [`NotificationColumns`]),
+/// skipping those already there and those whose tweet is gone, their ids
+/// returned: the first common table expression of both ways a batch stores
+/// notifications. The tweet is locked as a foreign key would lock it: a
+/// deletion waits for this transaction, then removes what it inserted (or
+/// this waits, then finds it gone).
+const NOTIFICATIONS_INSERTED: &str = "notified AS ( \
+       INSERT INTO notifications (id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
+       SELECT v.* FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[]) \
+         AS v(id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
+       WHERE EXISTS (SELECT 1 FROM tweets t WHERE t.id = v.tweet_id FOR KEY SHARE) \
+       ON CONFLICT DO NOTHING RETURNING id)";
+
+/// Notifications as the arrays bound to `$1`..`$7` of [`NOTIFICATIONS_INSERTED`].
+struct NotificationColumns<'n> {
+    ids: Vec<i64>,
+    owners: Vec<i64>,
+    actors: Vec<i64>,
+    tweets: Vec<i64>,
+    kinds: Vec<&'n str>,
+    event_ids: Vec<i64>,
+    times: Vec<i64>,
+}
+
+impl<'n> NotificationColumns<'n> {
+    fn of(batch: impl Iterator<Item = &'n NewNotification> + Clone) -> Self {
+        let column = |f: fn(&NewNotification) -> i64| batch.clone().map(f).collect::<Vec<i64>>();
+        Self {
+            ids: column(|n| n.id.as_i64()),
+            owners: column(|n| n.owner.as_i64()),
+            actors: column(|n| n.actor.as_i64()),
+            tweets: column(|n| n.tweet.as_i64()),
+            kinds: batch.clone().map(|n| n.kind).collect(),
+            event_ids: column(|n| n.event_id.as_i64()),
+            times: column(|n| n.created_at.as_millis()),
+        }
+    }
+
+    fn bind<'q, O>(
+        self,
+        q: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>
+    where
+        'n: 'q,
+    {
+        q.bind(self.ids)
+            .bind(self.owners)
+            .bind(self.actors)
+            .bind(self.tweets)
+            .bind(self.kinds)
+            .bind(self.event_ids)
+            .bind(self.times)
+    }
+}
+
+/// A row of [`PostgresStore::like_in_one_statement`]: `part` 0 is a stored
+/// notification (`a`), 1 a liked tweet as locked (`a` its id, `b` its
+/// author, `c` and `d` its like and view counts), 2 a new like (`a` the
+/// user, `b` the tweet).
+#[derive(sqlx::FromRow)]
+struct NotifiedOrLiked {
+    part: i32,
+    a: i64,
+    b: i64,
+    c: i64,
+    d: i64,
+}
+
+/// A new like of the batch: (user, tweet, at, event id).
+type NewLike = (Id, Id, Timestamp, Id);
+
+/// The batch's likes, if it holds likes of pairs no other write of it
+/// touches, notifications and published outbox rows, and nothing else (a
+/// burst of likes and the notifications they cause): such a batch is
+/// written by [`PostgresStore::like_in_one_statement`].
+fn new_likes(writes: &[Write]) -> Option<Vec<NewLike>> {
+    let mut likes = Vec::new();
+    let mut pairs = HashSet::new();
+    for write in writes {
+        match write {
+            Write::Like { user, tweet, at, event_id } if pairs.insert((*user, *tweet)) => {
+                likes.push((*user, *tweet, *at, *event_id));
+            }
+            Write::Published { .. } | Write::Notify(_) => {}
+            _ => return None,
+        }
+    }
+    Some(likes)
 }
 
 /// The batch's posts, if it holds posts without media and nothing else
@@ -149,6 +246,104 @@ impl PostgresStore {
         }
         answers.reverse();
         Ok(answers)
+    }
+
+    /// Writes a batch of likes (and notifications, and published outbox
+    /// rows) as one statement, its own transaction, where the general batch
+    /// makes five round trips. The liked tweets are locked first, in id
+    /// order, with their counts, as a batch locks them; the likes are
+    /// inserted, the counts raised by the new ones, and each new like of
+    /// another's tweet appends its event, whose owner the statement reads
+    /// from the locked tweet ([`like_payload_around_owner`]). The locked
+    /// counts and the new likes come back, and each like is answered, in
+    /// order, with the count as it left it.
+    async fn like_in_one_statement(
+        &self,
+        likes: &[NewLike],
+        writes: &[Write],
+    ) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
+        let mut tweet_ids: Vec<i64> = likes.iter().map(|l| l.1.as_i64()).collect();
+        tweet_ids.sort_unstable();
+        tweet_ids.dedup();
+        let (before, after): (Vec<String>, Vec<String>) =
+            likes.iter().map(|&(user, tweet, at, event_id)| like_payload_around_owner(event_id, tweet, user, at)).unzip();
+        let (users, tweets, times) = unzip3(likes.iter().map(|(u, t, at, _)| (u.as_i64(), t.as_i64(), at.as_millis())));
+        let event_ids: Vec<i64> = likes.iter().map(|l| l.3.as_i64()).collect();
+        let mut published = Vec::new();
+        let mut notifications = Vec::new();
+        for write in writes {
+            match write {
+                Write::Published { ids } => published.extend_from_slice(ids),
+                Write::Notify(batch) => notifications.extend(batch),
+                _ => {}
+            }
+        }
+        // `locked` is read to its end (`ARRAY(…)` is computed once, first)
+        // before a like is inserted: the tweets are locked in order.
+        let query = format!(
+            "WITH {NOTIFICATIONS_INSERTED}, \
+             locked AS MATERIALIZED ( \
+               SELECT t.id, t.author_id, c.like_count, c.view_count FROM tweets t JOIN tweet_counts c ON c.tweet_id = t.id \
+               WHERE t.id = ANY($8) ORDER BY t.id FOR NO KEY UPDATE OF t, c), \
+             wanted AS (SELECT * FROM unnest($9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::text[], $14::text[]) \
+               AS w(user_id, tweet_id, at, event_id, before, after)), \
+             liked AS ( \
+               INSERT INTO likes (user_id, tweet_id, created_at) \
+               SELECT user_id, tweet_id, at FROM wanted WHERE tweet_id = ANY(ARRAY(SELECT id FROM locked)) \
+               ON CONFLICT DO NOTHING RETURNING user_id, tweet_id), \
+             counted AS ( \
+               UPDATE tweet_counts c SET like_count = c.like_count + n.added \
+               FROM (SELECT tweet_id, count(*) AS added FROM liked GROUP BY tweet_id) n WHERE c.tweet_id = n.tweet_id), \
+             appended AS ( \
+               INSERT INTO outbox (id, kind, key, payload, created_at) \
+               SELECT w.event_id, $15, l.author_id::text, w.before || l.author_id::text || w.after, w.at \
+               FROM wanted w JOIN liked USING (user_id, tweet_id) JOIN locked l ON l.id = w.tweet_id \
+               WHERE l.author_id <> w.user_id), \
+             published AS (DELETE FROM outbox WHERE id = ANY($16)) \
+             SELECT 0 AS part, id AS a, 0::bigint AS b, 0::bigint AS c, 0::bigint AS d FROM notified \
+             UNION ALL SELECT 1, id, author_id, like_count, view_count FROM locked \
+             UNION ALL SELECT 2, user_id, tweet_id, 0, 0 FROM liked"
+        );
+        let rows: Vec<NotifiedOrLiked> = NotificationColumns::of(notifications.iter().copied())
+            .bind(sqlx::query_as(&query))
+            .bind(tweet_ids)
+            .bind(users)
+            .bind(tweets)
+            .bind(times)
+            .bind(event_ids)
+            .bind(before)
+            .bind(after)
+            .bind(crate::domain::events::TWEET_LIKED)
+            .bind(published)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        let mut stored = HashSet::new();
+        // Per tweet: (like count, view count) as the batch's writes so far leave them.
+        let mut counts: HashMap<i64, (i64, i64)> = HashMap::new();
+        let mut added = HashSet::new();
+        for row in rows {
+            match row.part {
+                0 => _ = stored.insert(row.a),
+                1 => _ = counts.insert(row.a, (row.c, row.d)),
+                _ => _ = added.insert((row.a, row.b)),
+            }
+        }
+        Ok(writes
+            .iter()
+            .map(|write| match write {
+                Write::Like { user, tweet, .. } => {
+                    let (like_count, view_count) = counts.get_mut(&tweet.as_i64()).ok_or(StoreError::NotFound)?;
+                    let added = added.contains(&(user.as_i64(), tweet.as_i64()));
+                    *like_count += i64::from(added);
+                    Ok(Written::Like { added, like_count: *like_count, view_count: *view_count })
+                }
+                Write::Notify(batch) => {
+                    Ok(Written::Notified { stored: batch.iter().map(|n| stored.contains(&n.id.as_i64())).collect() })
+                }
+                _ => Ok(Written::Published),
+            })
+            .collect())
     }
 }
 
@@ -306,28 +501,11 @@ impl BatchTx for Batch<'_> {
     }
 
     async fn insert_notifications(&mut self, batch: &[NewNotification]) -> Result<HashSet<i64>, StoreError> {
-        // One statement for the batch, from arrays. The tweet is locked as a
-        // foreign key would lock it: a deletion waits for this transaction,
-        // then removes what it inserted (or this waits, then finds it gone).
-        let column = |f: fn(&NewNotification) -> i64| batch.iter().map(f).collect::<Vec<i64>>();
-        let kinds: Vec<&str> = batch.iter().map(|n| n.kind).collect();
-        let inserted: Vec<(i64,)> = sqlx::query_as(
-            "INSERT INTO notifications (id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
-             SELECT v.* FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[]) \
-               AS v(id, owner_id, actor_id, tweet_id, kind, event_id, created_at) \
-             WHERE EXISTS (SELECT 1 FROM tweets t WHERE t.id = v.tweet_id FOR KEY SHARE) \
-             ON CONFLICT DO NOTHING RETURNING id",
-        )
-        .bind(column(|n| n.id.as_i64()))
-        .bind(column(|n| n.owner.as_i64()))
-        .bind(column(|n| n.actor.as_i64()))
-        .bind(column(|n| n.tweet.as_i64()))
-        .bind(kinds)
-        .bind(column(|n| n.event_id.as_i64()))
-        .bind(column(|n| n.created_at.as_millis()))
-        .fetch_all(&mut *self.0)
-        .await
-        .map_err(err)?;
+        let inserted: Vec<(i64,)> = NotificationColumns::of(batch.iter())
+            .bind(sqlx::query_as(&format!("WITH {NOTIFICATIONS_INSERTED} SELECT id FROM notified")))
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(err)?;
         Ok(inserted.into_iter().map(|(id,)| id).collect())
     }
 }
