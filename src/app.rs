@@ -171,7 +171,14 @@ impl Application {
                 likes_bytes: config.tweet_cache_mib << 18,
             },
         ));
-        let writer = Writer::start(store.clone(), tweet_cache.clone(), outbox_wake.clone(), &background, stop.clone());
+        let writer = Writer::start(
+            store.clone(),
+            tweet_cache.clone(),
+            home_timelines.clone(),
+            outbox_wake.clone(),
+            &background,
+            stop.clone(),
+        );
         let timelines = Arc::new(Timelines::new(
             store.clone(),
             home_timelines,

@@ -55,12 +55,9 @@ impl Tweets {
         }
         let id = self.ids.next_id();
         let new = NewTweet { id, author, content: text.as_str().to_owned(), media, created_at: id.timestamp() };
-        // The answer is made from what was written: the author as the write left them.
+        // The answer is made from what was written: the author as the write
+        // left them. Their kept timeline has the tweet before the answer.
         let user = self.writer.post(new.clone()).await?;
-        // Read-your-own-writes: the author's kept timeline has it before the answer.
-        if let Err(e) = self.timelines.homes().push(&[author], id).await {
-            tracing::warn!(error = %e, "could not push a new tweet to its author's timeline; the fan-out will");
-        }
         self.timelines.author_posted(author);
         let NewTweet { id, content, media, created_at, .. } = new;
         let tweet = Tweet { id, author: user, content, media, like_count: 0, view_count: 0, liked_by_me: false, created_at };

@@ -15,7 +15,10 @@
 //! tried again on its own, so one bad write cannot fail its neighbours.
 //!
 //! After a commit the worker tells the tweet cache what changed, in commit
-//! order, so cached counters stay exact where the cache is exclusive.
+//! order, so cached counters stay exact where the cache is exclusive, and
+//! puts the batch's new tweets on their authors' kept home timelines, in one
+//! call beside the restamp: an author sees their tweet in their own timeline
+//! on their very next request (read-your-own-writes).
 
 use std::sync::Arc;
 
@@ -25,6 +28,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::domain::{Id, Timestamp, User};
 use crate::error::{Error, Result};
+use crate::ports::cache::timelines::HomeTimelines;
 use crate::ports::store::{NewNotification, NewTweet, Store, StoreError, Write, Written};
 use crate::services::tweet_cache::{Stamp, TweetCache};
 
@@ -47,6 +51,7 @@ pub struct Writer {
 struct Worker {
     store: Arc<dyn Store>,
     cache: Arc<TweetCache>,
+    homes: Arc<dyn HomeTimelines>,
     /// Wakes the outbox relay when a batch added events.
     outbox: Arc<Notify>,
 }
@@ -55,12 +60,13 @@ impl Writer {
     pub fn start(
         store: Arc<dyn Store>,
         cache: Arc<TweetCache>,
+        homes: Arc<dyn HomeTimelines>,
         outbox: Arc<Notify>,
         tasks: &TaskTracker,
         stop: CancellationToken,
     ) -> Self {
         let (queue, rx) = mpsc::channel(64 * 1024);
-        tasks.spawn(Worker { store, cache, outbox }.run(rx, stop));
+        tasks.spawn(Worker { store, cache, homes, outbox }.run(rx, stop));
         Self { queue }
     }
 
@@ -73,9 +79,12 @@ impl Writer {
     }
 }
 
-/// A committed batch's answers, sent once its changes are restamped.
+/// A committed batch's answers, sent once its changes are restamped and
+/// its new tweets are on their authors' timelines.
 struct Answers {
     changed: Vec<Stamp>,
+    /// (author, tweet) of each new tweet.
+    posted: Vec<(Id, Id)>,
     outcomes: Vec<std::result::Result<Written, StoreError>>,
     replies: Vec<oneshot::Sender<Result<Written>>>,
     events: bool,
@@ -173,19 +182,32 @@ impl Worker {
         };
         let mut events = false;
         let mut changed = Vec::new();
+        let mut posted = Vec::new();
         for (write, outcome) in writes.iter().zip(&outcomes) {
             if let Ok(written) = outcome {
                 events |= self.written(write, written, &mut changed);
+                if let Write::Post(tweet) = write {
+                    posted.push((tweet.author, tweet.id));
+                }
             }
         }
-        Some(Answers { changed, outcomes, replies, events })
+        Some(Answers { changed, posted, outcomes, replies, events })
     }
 
-    /// Restamps what a batch changed, then answers its writers.
+    /// Restamps what a batch changed and puts its new tweets on their
+    /// authors' timelines, then answers its writers.
     async fn answer(&self, answers: Answers) {
-        let Answers { changed, outcomes, replies, events } = answers;
+        let Answers { changed, posted, outcomes, replies, events } = answers;
         // Other nodes stop trusting what they kept before anyone is answered.
-        self.cache.restamp(&changed).await;
+        let pushed = async {
+            if posted.is_empty() {
+                return;
+            }
+            if let Err(e) = self.homes.push_each(&posted).await {
+                tracing::warn!(error = %e, "could not push new tweets to their authors' timelines; the fan-out will");
+            }
+        };
+        tokio::join!(self.cache.restamp(&changed), pushed);
         for (outcome, reply) in outcomes.into_iter().zip(replies) {
             let _ = reply.send(outcome.map_err(Error::from));
         }
