@@ -28,6 +28,9 @@
 #     timeline fixed timeline-single fixed mixed fixed mixed-open fixed large-post fixed likes fixed
 #     tweet-text fixed follows fixed" DURATION=15s bash bench/ab.sh
 #
+# FRESH_TANSU: a directory; each run then starts tansu again on an empty
+# database there (see fresh_tansu in backends.sh), tansu on PATH.
+#
 # SEED_FROM may also name one seed per build, in the order of BINS, for
 # builds whose data differ (one with a migration the other lacks, each
 # seeded by its own chirp-seed):
