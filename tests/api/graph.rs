@@ -164,3 +164,43 @@ async fn follows_arriving_together_each_get_their_own_count() {
         assert_eq!(fan["followings_count"], if i < 10 { 0 } else { 1 }, "fan{i}");
     }
 }
+
+/// Follows among several users arriving together (on PostgreSQL, a batch of
+/// follows is one statement): users follow and are followed in the same
+/// batch, one follow of an unknown user among them fails alone, and every
+/// answer and count is each user's own.
+#[tokio::test]
+async fn follows_among_several_users_together_each_count_on_their_own_users() {
+    let app = TestApp::spawn().await;
+    let mut users = Vec::new();
+    for i in 0..6 {
+        users.push(app.sign_up(&format!("member{i}")).await);
+    }
+    // Everyone follows everyone else: 5 followers and 5 followings each.
+    let mut sent = Vec::new();
+    for (i, (_, token)) in users.iter().enumerate() {
+        for (j, (other, _)) in users.iter().enumerate() {
+            if i != j {
+                sent.push((token.clone(), other.clone()));
+            }
+        }
+    }
+    let app = &app;
+    let follows = sent.iter().map(|(token, other)| async move {
+        let r = app.client.post(app.url(&format!("/api/v1/user/{other}/follow"))).bearer_auth(token).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["followed_by_me"], true);
+        (other.clone(), body["followers_count"].as_i64().unwrap())
+    });
+    let stray = app.client.post(app.url("/api/v1/user/1/follow")).bearer_auth(&users[0].1).send();
+    let (answers, stray) = tokio::join!(futures::future::join_all(follows), stray);
+    assert_problem(stray.unwrap(), 404, "not_found").await;
+    for (id, _) in &users {
+        let mut counts: Vec<i64> = answers.iter().filter(|(other, _)| other == id).map(|(_, c)| *c).collect();
+        counts.sort_unstable();
+        assert_eq!(counts, (1..=5).collect::<Vec<i64>>(), "each follow of {id} answered with the count it made");
+        let (_, user) = app.get_json(&format!("/api/v1/user/{id}"), None).await;
+        assert_eq!((user["followers_count"].as_i64(), user["followings_count"].as_i64()), (Some(5), Some(5)));
+    }
+}
