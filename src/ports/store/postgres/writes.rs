@@ -4,10 +4,9 @@
 //! cannot deadlock and no row it checked can vanish before it commits.
 //! Counters, new outbox events and the deletion of published ones go in one
 //! statement at the end of the batch, from arrays. A batch of text posts
-//! alone is a single statement (`post_in_one_statement`), and so are a
-//! batch of likes with the relay's and the consumer's writes
-//! (`like_in_one_statement`) and a batch of follows
-//! (`follow_in_one_statement`).
+//! alone is a single statement (`post_in_one_statement`), and so is a batch
+//! of likes with the relay's and the consumer's writes
+//! (`like_in_one_statement`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -29,9 +28,6 @@ impl WriteStore for PostgresStore {
         }
         if let Some(likes) = new_likes(writes) {
             return self.like_in_one_statement(&likes, writes).await;
-        }
-        if let Some(follows) = new_follows(writes) {
-            return self.follow_in_one_statement(&follows, writes).await;
         }
         let mut tx = self.pool.begin().await.map_err(err)?;
         let outcomes = run_batch(&mut Batch(&mut tx), writes).await?;
@@ -156,39 +152,6 @@ fn new_likes(writes: &[Write]) -> Option<Vec<NewLike>> {
     Some(likes)
 }
 
-/// A new follow of the batch: (follower, followee, follow id, at).
-type NewFollow = (Id, Id, Id, Timestamp);
-
-/// The batch's follows, if it holds follows of pairs no other write of it
-/// touches and published outbox rows, and nothing else (a burst of
-/// follows): such a batch is written by
-/// [`PostgresStore::follow_in_one_statement`].
-fn new_follows(writes: &[Write]) -> Option<Vec<NewFollow>> {
-    let mut follows = Vec::new();
-    let mut pairs = HashSet::new();
-    for write in writes {
-        match write {
-            Write::Follow { follower, followee, follow_id, at } if pairs.insert((*follower, *followee)) => {
-                follows.push((*follower, *followee, *follow_id, *at));
-            }
-            Write::Published { .. } => {}
-            _ => return None,
-        }
-    }
-    (!follows.is_empty()).then_some(follows)
-}
-
-/// A row of [`PostgresStore::follow_in_one_statement`]: a user as locked,
-/// and on every row the follows the statement made, as two arrays in the
-/// same order.
-#[derive(sqlx::FromRow)]
-struct LockedAndFollowed {
-    #[sqlx(flatten)]
-    user: UserRow,
-    new_followers: Vec<i64>,
-    new_followees: Vec<i64>,
-}
-
 /// The batch's posts, if it holds posts without media and nothing else
 /// but published outbox rows (a burst of text tweets): such a batch is
 /// written by [`PostgresStore::post_in_one_statement`].
@@ -283,88 +246,6 @@ impl PostgresStore {
         }
         answers.reverse();
         Ok(answers)
-    }
-
-    /// Writes a batch of follows (and published outbox rows) as one
-    /// statement, its own transaction, where the general batch makes five
-    /// round trips. Both users of every follow are locked first, in id
-    /// order, as a batch locks them; the follows are inserted and both
-    /// users' counts raised by the new ones. The locked users and the new
-    /// follows come back, and each follow is answered, in order, with its
-    /// followee as it left them.
-    async fn follow_in_one_statement(
-        &self,
-        follows: &[NewFollow],
-        writes: &[Write],
-    ) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
-        let mut user_ids: Vec<i64> = follows.iter().flat_map(|f| [f.0.as_i64(), f.1.as_i64()]).collect();
-        user_ids.sort_unstable();
-        user_ids.dedup();
-        let followers: Vec<i64> = follows.iter().map(|f| f.0.as_i64()).collect();
-        let (followees, ids, times) = unzip3(follows.iter().map(|(_, e, id, at)| (e.as_i64(), id.as_i64(), at.as_millis())));
-        let published: Vec<i64> = writes
-            .iter()
-            .flat_map(|w| match w {
-                Write::Published { ids } => ids.as_slice(),
-                _ => &[],
-            })
-            .copied()
-            .collect();
-        // `locked` is read to its end (`ARRAY(…)` is computed once, first)
-        // before a follow is inserted: the users are locked in order.
-        let rows: Vec<LockedAndFollowed> = sqlx::query_as(&format!(
-            "WITH locked AS MATERIALIZED (SELECT {USER_COLUMNS} FROM users WHERE id = ANY($5) ORDER BY id FOR NO KEY UPDATE), \
-             followed AS ( \
-               INSERT INTO follows (follower_id, followee_id, id, created_at) \
-               SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS w(follower_id, followee_id, id, at) \
-               WHERE follower_id = ANY(ARRAY(SELECT id FROM locked)) AND followee_id = ANY(ARRAY(SELECT id FROM locked)) \
-               ON CONFLICT DO NOTHING RETURNING follower_id, followee_id), \
-             counted AS ( \
-               UPDATE users u SET followers_count = u.followers_count + d.followers, \
-                 followings_count = u.followings_count + d.followings \
-               FROM (SELECT id, sum(followers) AS followers, sum(followings) AS followings FROM ( \
-                       SELECT followee_id AS id, 1 AS followers, 0 AS followings FROM followed \
-                       UNION ALL SELECT follower_id, 0, 1 FROM followed) f GROUP BY id) d \
-               WHERE u.id = d.id), \
-             published AS (DELETE FROM outbox WHERE id = ANY($6)) \
-             SELECT locked.*, \
-               ARRAY(SELECT follower_id FROM followed ORDER BY follower_id, followee_id) AS new_followers, \
-               ARRAY(SELECT followee_id FROM followed ORDER BY follower_id, followee_id) AS new_followees \
-             FROM locked"
-        ))
-        .bind(followers)
-        .bind(followees)
-        .bind(ids)
-        .bind(times)
-        .bind(user_ids)
-        .bind(published)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err)?;
-        let mut followed = HashSet::new();
-        if let Some(first) = rows.first() {
-            followed.extend(first.new_followers.iter().copied().zip(first.new_followees.iter().copied()));
-        }
-        // Each user as the batch's writes so far leave them.
-        let mut users: HashMap<i64, User> = rows.into_iter().map(|r| (r.user.id, User::from(r.user))).collect();
-        Ok(writes
-            .iter()
-            .map(|write| match write {
-                Write::Follow { follower, followee, .. } => {
-                    let (follower, followee) = (follower.as_i64(), followee.as_i64());
-                    if !users.contains_key(&follower) || !users.contains_key(&followee) {
-                        return Err(StoreError::NotFound);
-                    }
-                    let added = followed.contains(&(follower, followee));
-                    if added {
-                        users.get_mut(&follower).expect("checked above").followings_count += 1;
-                        users.get_mut(&followee).expect("checked above").followers_count += 1;
-                    }
-                    Ok(Written::Follow { added, followee: users[&followee].clone() })
-                }
-                _ => Ok(Written::Published),
-            })
-            .collect())
     }
 
     /// Writes a batch of likes (and notifications, and published outbox
