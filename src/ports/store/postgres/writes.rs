@@ -135,8 +135,9 @@ type NewLike = (Id, Id, Timestamp, Id);
 
 /// The batch's likes, if it holds likes of pairs no other write of it
 /// touches, notifications and published outbox rows, and nothing else (a
-/// burst of likes and the notifications they cause): such a batch is
-/// written by [`PostgresStore::like_in_one_statement`].
+/// burst of likes and the notifications they cause, or the relay's and the
+/// consumer's writes alone, with no like): such a batch is written by
+/// [`PostgresStore::like_in_one_statement`].
 fn new_likes(writes: &[Write]) -> Option<Vec<NewLike>> {
     let mut likes = Vec::new();
     let mut pairs = HashSet::new();
@@ -189,14 +190,7 @@ impl PostgresStore {
         }
         let (author_ids, added): (Vec<i64>, Vec<i64>) = counted.into_iter().unzip();
         let events: Vec<_> = posts.iter().map(|t| posted_event(t)).collect();
-        let published: Vec<i64> = writes
-            .iter()
-            .flat_map(|w| match w {
-                Write::Published { ids } => ids.as_slice(),
-                _ => &[],
-            })
-            .copied()
-            .collect();
+        let published = published_ids(writes);
         // `locked` is read (to the end) by the update's one-time filter,
         // before the update touches a row: the authors are locked in order.
         let rows: Vec<UserRow> = sqlx::query_as(&format!(
@@ -269,15 +263,11 @@ impl PostgresStore {
             likes.iter().map(|&(user, tweet, at, event_id)| like_payload_around_owner(event_id, tweet, user, at)).unzip();
         let (users, tweets, times) = unzip3(likes.iter().map(|(u, t, at, _)| (u.as_i64(), t.as_i64(), at.as_millis())));
         let event_ids: Vec<i64> = likes.iter().map(|l| l.3.as_i64()).collect();
-        let mut published = Vec::new();
-        let mut notifications = Vec::new();
-        for write in writes {
-            match write {
-                Write::Published { ids } => published.extend_from_slice(ids),
-                Write::Notify(batch) => notifications.extend(batch),
-                _ => {}
-            }
-        }
+        let published = published_ids(writes);
+        let notifications = writes.iter().flat_map(|w| match w {
+            Write::Notify(batch) => batch.as_slice(),
+            _ => &[],
+        });
         // `locked` is read to its end (`ARRAY(…)` is computed once, first)
         // before a like is inserted: the tweets are locked in order.
         let query = format!(
@@ -304,7 +294,7 @@ impl PostgresStore {
              UNION ALL SELECT 1, id, author_id, like_count, view_count FROM locked \
              UNION ALL SELECT 2, user_id, tweet_id, 0, 0 FROM liked"
         );
-        let rows: Vec<NotifiedOrLiked> = NotificationColumns::of(notifications.iter().copied())
+        let rows: Vec<NotifiedOrLiked> = NotificationColumns::of(notifications)
             .bind(sqlx::query_as(&query))
             .bind(tweet_ids)
             .bind(users)
@@ -508,6 +498,18 @@ impl BatchTx for Batch<'_> {
             .map_err(err)?;
         Ok(inserted.into_iter().map(|(id,)| id).collect())
     }
+}
+
+/// The outbox rows the batch's `Published` writes acknowledged.
+fn published_ids(writes: &[Write]) -> Vec<i64> {
+    writes
+        .iter()
+        .flat_map(|w| match w {
+            Write::Published { ids } => ids.as_slice(),
+            _ => &[],
+        })
+        .copied()
+        .collect()
 }
 
 fn unzip3(rows: impl Iterator<Item = (i64, i64, i64)>) -> (Vec<i64>, Vec<i64>, Vec<i64>) {
